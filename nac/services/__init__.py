@@ -1,0 +1,1 @@
+"""nac/services."""

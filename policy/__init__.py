@@ -1,0 +1,1 @@
+"""The policy engine: pure, synchronous; typed context in, Decision with its reasons out."""

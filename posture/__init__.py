@@ -1,0 +1,1 @@
+"""Posture: pure evaluation of endpoint reports. Arrives with the posture issue."""

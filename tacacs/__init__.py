@@ -1,0 +1,1 @@
+"""TACACS+ protocol core (RFC 8907), sans-I/O. Arrives with the TACACS+ issue."""

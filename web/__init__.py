@@ -1,0 +1,1 @@
+"""The web console and REST API. Arrives with the console issue."""
