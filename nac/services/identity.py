@@ -1,0 +1,113 @@
+"""Identity sources over the in-memory snapshot: the policy engine's IdentityResolver.
+
+Credentials arrive from the protocol services as small typed objects; the policy engine
+never looks inside them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from nac.services.snapshot import RuntimeSnapshot
+from policy.model import AccessContext, AuthnResult, AuthnStatus, Identity, ReasonCode
+from radius.crypto import chap_verify
+
+
+@dataclass(frozen=True, slots=True)
+class PapCredentials:
+    password: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChapCredentials:
+    chap_password: bytes = field(repr=False)
+    challenge: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MacCredentials:
+    """MAC authentication bypass: the MAC is the identity, there is no secret to check."""
+
+    mac: str
+
+
+_EMPTY: dict[str, str] = {}
+
+
+def _result(status: AuthnStatus, code: ReasonCode, reason: str) -> AuthnResult:
+    return AuthnResult(status=status, reason_code=code, reason=reason, identity=None)
+
+
+class SnapshotResolver:
+    """Resolves ``internal_users`` and ``endpoints`` against one snapshot."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: RuntimeSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult:
+        if source == "internal_users":
+            return self._internal_users(ctx)
+        if source == "endpoints":
+            return self._endpoints(ctx)
+        return _result(
+            AuthnStatus.error,
+            ReasonCode.UNKNOWN_IDENTITY_SOURCE,
+            f"unknown identity source {source!r}",
+        )
+
+    def _internal_users(self, ctx: AccessContext) -> AuthnResult:
+        creds = ctx.credentials
+        if creds is None or isinstance(creds, MacCredentials):
+            return _result(
+                AuthnStatus.unsupported,
+                ReasonCode.MISSING_CREDENTIALS,
+                "no password in the request",
+            )
+        name = ctx.username or ""
+        user = self._snapshot.users.get(name)
+        if user is None:
+            return _result(AuthnStatus.not_found, ReasonCode.UNKNOWN_USER, "unknown user")
+        if not user.enabled:
+            return _result(AuthnStatus.disabled, ReasonCode.USER_DISABLED, "user disabled")
+        stored = user.password.encode()
+        if isinstance(creds, PapCredentials):
+            ok = hmac.compare_digest(creds.password, stored)
+        elif isinstance(creds, ChapCredentials):
+            ok = chap_verify(creds.chap_password, creds.challenge, stored)
+        else:
+            return _result(
+                AuthnStatus.unsupported,
+                ReasonCode.METHOD_NOT_SUPPORTED,
+                f"{ctx.auth_method} is not supported by internal users",
+            )
+        if not ok:
+            return _result(AuthnStatus.failed, ReasonCode.WRONG_PASSWORD, "wrong password")
+        identity = Identity(name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY)
+        return AuthnResult(
+            status=AuthnStatus.ok,
+            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+            reason="password verified",
+            identity=identity,
+        )
+
+    def _endpoints(self, ctx: AccessContext) -> AuthnResult:
+        mac = ctx.mac
+        if mac is None:
+            return _result(
+                AuthnStatus.unsupported, ReasonCode.MISSING_CREDENTIALS, "no MAC address in the request"
+            )
+        endpoint = self._snapshot.endpoints.get(mac)
+        if endpoint is None:
+            return _result(AuthnStatus.not_found, ReasonCode.UNKNOWN_MAC, "unknown MAC")
+        attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
+        groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
+        identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
+        return AuthnResult(
+            status=AuthnStatus.ok,
+            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+            reason="known MAC",
+            identity=identity,
+        )

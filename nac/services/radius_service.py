@@ -1,0 +1,543 @@
+"""RADIUS meets policy: requests become an AccessContext, Decisions become replies.
+
+This is the only place where the protocol and the policy engine meet (with the TACACS+
+service later). Access-Requests are decided synchronously from the in-memory snapshot and
+answered at once; the audit record goes to a batched writer. Accounting is answered only
+after the batched writer has committed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nac.db.records import AccountingRecordIn, AuditRecordIn
+from nac.services.identity import ChapCredentials, MacCredentials, PapCredentials, SnapshotResolver
+from nac.services.render import ProfileRenderer
+from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
+from nac.services.writer import BatchWriter
+from policy.engine import evaluate
+from policy.mac import normalize_mac
+from policy.model import (
+    AccessContext,
+    Decision,
+    EndpointInfo,
+    NasInfo,
+    Outcome,
+    ReasonCode,
+)
+from radius.constants import AttrType, Code
+from radius.crypto import unhide_password
+from radius.dictionary import RadiusDictionary
+from radius.server import ClientConfig, RequestReceived
+
+log = logging.getLogger("nac.radius")
+
+Reply = tuple[int, Sequence[tuple[int, bytes]]]
+
+_SERVICE_TYPES = {
+    1: "Login-User",
+    2: "Framed-User",
+    5: "Outbound-User",
+    6: "Administrative-User",
+    8: "Authenticate-Only",
+    10: "Call-Check",
+    17: "Authorize-Only",
+}
+_PORT_TYPES = {
+    0: "Async",
+    5: "Virtual",
+    15: "Ethernet",
+    19: "Wireless-802.11",
+    16: "xDSL",
+    17: "Cable",
+    18: "Wireless-Other",
+}
+# Never stored, shown or logged: password material.
+_SECRET_TYPES = frozenset(
+    {int(AttrType.UserPassword), int(AttrType.ChapPassword), int(AttrType.TunnelPassword)}
+)
+
+A_USER_NAME = int(AttrType.UserName)
+A_USER_PASSWORD = int(AttrType.UserPassword)
+A_CHAP_PASSWORD = int(AttrType.ChapPassword)
+A_CHAP_CHALLENGE = int(AttrType.ChapChallenge)
+A_NAS_IP = int(AttrType.NasIpAddress)
+A_NAS_IPV6 = int(AttrType.NasIpv6Address)
+A_NAS_ID = int(AttrType.NasIdentifier)
+A_NAS_PORT = int(AttrType.NasPort)
+A_NAS_PORT_ID = int(AttrType.NasPortId)
+A_NAS_PORT_TYPE = int(AttrType.NasPortType)
+A_SERVICE_TYPE = int(AttrType.ServiceType)
+A_CALLED = int(AttrType.CalledStationId)
+A_CALLING = int(AttrType.CallingStationId)
+A_EAP = int(AttrType.EapMessage)
+A_CLASS = int(AttrType.Class)
+A_FRAMED_IP = int(AttrType.FramedIpAddress)
+A_STATUS_TYPE = int(AttrType.AcctStatusType)
+A_SESSION_ID = int(AttrType.AcctSessionId)
+A_SESSION_TIME = int(AttrType.AcctSessionTime)
+A_IN_OCTETS = int(AttrType.AcctInputOctets)
+A_OUT_OCTETS = int(AttrType.AcctOutputOctets)
+A_IN_GIGA = int(AttrType.AcctInputGigawords)
+A_OUT_GIGA = int(AttrType.AcctOutputGigawords)
+A_IN_PACKETS = int(AttrType.AcctInputPackets)
+A_OUT_PACKETS = int(AttrType.AcctOutputPackets)
+A_TERM_CAUSE = int(AttrType.AcctTerminateCause)
+A_EVENT_TS = int(AttrType.EventTimestamp)
+
+_TERMINATE_CAUSES = {
+    1: "User-Request",
+    2: "Lost-Carrier",
+    3: "Lost-Service",
+    4: "Idle-Timeout",
+    5: "Session-Timeout",
+    6: "Admin-Reset",
+    7: "Admin-Reboot",
+    8: "Port-Error",
+    9: "NAS-Error",
+    10: "NAS-Request",
+    11: "NAS-Reboot",
+    12: "Port-Unneeded",
+    13: "Port-Preempted",
+    14: "Port-Suspended",
+    15: "Service-Unavailable",
+    16: "Callback",
+    17: "User-Error",
+    18: "Host-Request",
+}
+
+
+def _text(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace")
+
+
+def _u32(value: bytes | None) -> int | None:
+    if value is None or len(value) != 4:
+        return None
+    return int(struct.unpack("!I", value)[0])
+
+
+def _ipv4(value: bytes | None) -> str | None:
+    if value is None or len(value) != 4:
+        return None
+    return "%d.%d.%d.%d" % tuple(value)
+
+
+class _LazyAttributes(Mapping[str, tuple[str, ...]]):
+    """Request attributes by dictionary name, decoded only if a policy rule asks."""
+
+    __slots__ = ("_attrs", "_decoded", "_dictionary")
+
+    def __init__(self, attrs: Sequence[tuple[int, bytes]], dictionary: RadiusDictionary) -> None:
+        self._attrs = attrs
+        self._dictionary = dictionary
+        self._decoded: dict[str, tuple[str, ...]] | None = None
+
+    def _table(self) -> dict[str, tuple[str, ...]]:
+        if self._decoded is None:
+            table: dict[str, list[str]] = {}
+            for t, v in self._attrs:
+                if t in _SECRET_TYPES:
+                    continue
+                for name, shown in self._dictionary.decode_attribute(t, v):
+                    table.setdefault(name, []).append(shown)
+            self._decoded = {k: tuple(v) for k, v in table.items()}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+@dataclass(slots=True)
+class PendingAudit:
+    """What the hot path hands to the audit writer; turned into a row off the hot path."""
+
+    ts: datetime
+    protocol: str
+    nas: str
+    nas_ip: str
+    username: str | None
+    mac: str | None
+    method: str
+    decision: Decision
+    session_class: str | None
+    latency_us: int
+    request: Sequence[tuple[int, bytes]]
+    reply: Sequence[tuple[int, bytes]]
+
+
+class RadiusService:
+    def __init__(
+        self,
+        *,
+        store: SnapshotStore,
+        audit: BatchWriter[PendingAudit],
+        accounting: BatchWriter[AccountingRecordIn],
+        dictionary: RadiusDictionary,
+        node: str,
+        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._accounting = accounting
+        self._dictionary = dictionary
+        self._renderer = ProfileRenderer(dictionary)
+        self._node = node
+        self._token_bytes = token_bytes
+        self._wall_clock = wall_clock
+        self._resolver_for: tuple[RuntimeSnapshot | None, SnapshotResolver | None] = (None, None)
+        self.hits: Counter[str] = Counter()
+        self.results: Counter[str] = Counter()
+        self._clients_seen: dict[str, float] = {}
+
+    def take_clients_seen(self) -> dict[str, float]:
+        """Client name -> wall time last heard from, since the previous call."""
+        seen, self._clients_seen = self._clients_seen, {}
+        return seen
+
+    # -- client lookup for the protocol core -------------------------------------------
+
+    def lookup_client(self, ip: str) -> ClientConfig | None:
+        snapshot = self._store.current
+        if snapshot is None:
+            return None
+        entry = snapshot.client_for_ip(ip)
+        return entry.radius if entry is not None else None
+
+    def _resolver(self, snapshot: RuntimeSnapshot) -> SnapshotResolver:
+        cached_snapshot, resolver = self._resolver_for
+        if cached_snapshot is not snapshot or resolver is None:
+            resolver = SnapshotResolver(snapshot)
+            self._resolver_for = (snapshot, resolver)
+        return resolver
+
+    # -- Access-Request ------------------------------------------------------------------
+
+    def handle_auth(self, event: RequestReceived) -> Reply | None:
+        started = time.perf_counter()
+        snapshot = self._store.current
+        if snapshot is None:
+            return None
+        client = snapshot.client_for_ip(event.addr[0])
+        if client is None:  # the configuration changed under the request
+            return None
+        packet = event.packet
+        username = password = chap = challenge = calling = called = None
+        service = port_type = port_id = nas_ip = eap = None
+        for t, v in packet.attributes:
+            if t == A_USER_NAME:
+                username = v
+            elif t == A_USER_PASSWORD:
+                password = v
+            elif t == A_CALLING:
+                calling = v
+            elif t == A_SERVICE_TYPE:
+                service = v
+            elif t == A_NAS_PORT_TYPE:
+                port_type = v
+            elif t == A_NAS_IP:
+                nas_ip = v
+            elif t == A_CALLED:
+                called = v
+            elif t == A_NAS_PORT_ID:
+                port_id = v
+            elif t == A_CHAP_PASSWORD:
+                chap = v
+            elif t == A_CHAP_CHALLENGE:
+                challenge = v
+            elif t == A_EAP and eap is None:
+                eap = v
+        user_text = _text(username)
+        calling_text = _text(calling)
+        service_code = _u32(service)
+        secret = client.radius.secret
+
+        mac = normalize_mac(calling_text) if calling_text else None
+        credentials: object | None = None
+        if eap is not None:
+            method = "eap"
+        elif service_code == 10:  # Call-Check: MAC authentication bypass (Cisco, HPE, Juniper)
+            method = "mab"
+            mac = mac or (normalize_mac(user_text) if user_text else None)
+        elif password is not None:
+            method = "pap"
+        elif chap is not None:
+            method = "chap"
+        else:
+            method = "none"
+        if method == "pap" and password is not None:
+            clear = unhide_password(password, secret, packet.authenticator)
+            user_mac = normalize_mac(user_text) if user_text else None
+            # Aruba/Juniper-style MAB: PAP with the MAC as both user name and password.
+            if user_mac is not None and (mac is None or mac == user_mac):
+                clear_mac = normalize_mac(clear.decode("latin-1"))
+                if clear_mac == user_mac:
+                    method = "mab"
+                    mac = user_mac
+            if method == "pap":
+                credentials = PapCredentials(clear)
+        elif method == "chap" and chap is not None:
+            credentials = ChapCredentials(chap, challenge or packet.authenticator)
+        if method == "mab" and mac is not None:
+            credentials = MacCredentials(mac)
+
+        endpoint_entry = snapshot.endpoints.get(mac) if mac is not None else None
+        endpoint = None
+        if mac is not None:
+            endpoint = EndpointInfo(
+                mac=mac,
+                known=endpoint_entry is not None,
+                profile=endpoint_entry.profile if endpoint_entry else None,
+                group=endpoint_entry.group if endpoint_entry else None,
+            )
+        source_ip = event.addr[0]
+        nas = client.nas
+        nas = NasInfo(
+            name=nas.name,
+            ip=_ipv4(nas_ip) or source_ip,
+            device_group=nas.device_group,
+            location=nas.location,
+            vendor=nas.vendor,
+        )
+        wall = self._wall_clock()
+        self._clients_seen[client.name] = wall
+        now = datetime.fromtimestamp(wall, UTC)
+        ctx = AccessContext(
+            protocol="radius",
+            now=now,
+            nas=nas,
+            auth_method=method,
+            username=user_text,
+            mac=mac,
+            endpoint=endpoint,
+            service_type=_SERVICE_TYPES.get(service_code, str(service_code))
+            if service_code is not None
+            else None,
+            nas_port_type=_port_type(port_type),
+            nas_port_id=_text(port_id),
+            called_station_id=_text(called),
+            calling_station_id=calling_text,
+            ssid=_ssid(_text(called)),
+            attributes=_LazyAttributes(packet.attributes, self._dictionary),
+            credentials=credentials,
+        )
+        if method in ("eap", "none"):
+            decision = _unsupported(ctx, method)
+        else:
+            decision = evaluate(snapshot.policy, ctx, self._resolver(snapshot))
+        for key in decision.matched_rules:
+            self.hits[key] += 1
+
+        session_class: str | None = None
+        if decision.outcome is Outcome.accept:
+            code = int(Code.AccessAccept)
+            profile = decision.profile
+            rendered = self._renderer.render(profile, client.vendor) if profile else ()
+            session_class = f"nac:{self._node}:{self._token_bytes(8).hex()}"
+            attrs: list[tuple[int, bytes]] = [*rendered, (A_CLASS, session_class.encode())]
+        else:
+            code = int(Code.AccessReject)
+            attrs = []
+            profile = decision.profile
+            if profile is not None and profile.reply_message:
+                attrs.append((int(AttrType.ReplyMessage), profile.reply_message.encode()))
+            if eap is not None and len(eap) >= 2:
+                # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
+                attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
+        self.results[decision.outcome.value] += 1
+        self._audit.submit(
+            PendingAudit(
+                ts=now,
+                protocol="radius",
+                nas=client.name,
+                nas_ip=nas.ip,
+                username=user_text,
+                mac=mac,
+                method=method,
+                decision=decision,
+                session_class=session_class,
+                latency_us=int((time.perf_counter() - started) * 1e6),
+                request=packet.attributes,
+                reply=attrs,
+            )
+        )
+        return code, attrs
+
+    # -- Accounting-Request --------------------------------------------------------------
+
+    async def handle_acct(self, event: RequestReceived) -> Reply | None:
+        snapshot = self._store.current
+        client = snapshot.client_for_ip(event.addr[0]) if snapshot is not None else None
+        if client is None:
+            return None
+        self._clients_seen[client.name] = self._wall_clock()
+        record = self.accounting_record(event, client)
+        if record is None:
+            log.warning("accounting request from %s without Acct-Status-Type dropped", client.name)
+            return None
+        try:
+            await self._accounting.submit_wait(record)
+        except Exception as exc:
+            log.error("accounting from %s not stored, not answered: %s", client.name, exc)
+            return None
+        return int(Code.AccountingResponse), ()
+
+    def accounting_record(
+        self, event: RequestReceived, client: ClientEntry
+    ) -> AccountingRecordIn | None:
+        values: dict[int, bytes] = {}
+        for t, v in event.packet.attributes:
+            values.setdefault(t, v)
+        status = _u32(values.get(A_STATUS_TYPE))
+        if status is None:
+            return None
+        session_id = _text(values.get(A_SESSION_ID)) or ""
+        username = _text(values.get(A_USER_NAME))
+        nas_ip = _ipv4(values.get(A_NAS_IP)) or event.addr[0]
+        nas_port = _u32(values.get(A_NAS_PORT))
+        nas_port_id = _text(values.get(A_NAS_PORT_ID))
+        nas_identifier = _text(values.get(A_NAS_ID)) or ""
+        # Acct-Unique-Session-Id is not on the wire (RFC 2866); build it from the parts that
+        # identify one session on one NAS, as FreeRADIUS's acct_unique policy does.
+        parts = "\x00".join(
+            (
+                client.name,
+                nas_ip,
+                nas_identifier,
+                str(nas_port if nas_port is not None else ""),
+                nas_port_id or "",
+                session_id,
+            )
+        )
+        unique_key = hashlib.sha256(parts.encode()).hexdigest()[:32]
+        calling = _text(values.get(A_CALLING))
+        event_ts = _u32(values.get(A_EVENT_TS))
+        when = event_ts if event_ts is not None else self._wall_clock()
+        in_octets = (_u32(values.get(A_IN_GIGA)) or 0) << 32 | (_u32(values.get(A_IN_OCTETS)) or 0)
+        out_octets = (_u32(values.get(A_OUT_GIGA)) or 0) << 32 | (
+            _u32(values.get(A_OUT_OCTETS)) or 0
+        )
+        cause = _u32(values.get(A_TERM_CAUSE))
+        return AccountingRecordIn(
+            status_type=status,
+            event_time=datetime.fromtimestamp(when, UTC),
+            unique_key=unique_key,
+            acct_session_id=session_id,
+            username=username,
+            mac=normalize_mac(calling) if calling else None,
+            nas_name=client.name,
+            nas_ip=nas_ip,
+            nas_port=nas_port,
+            nas_port_id=nas_port_id,
+            framed_ip=_ipv4(values.get(A_FRAMED_IP)),
+            class_=_text(values.get(A_CLASS)),
+            session_time=_u32(values.get(A_SESSION_TIME)),
+            input_octets=in_octets,
+            output_octets=out_octets,
+            input_packets=_u32(values.get(A_IN_PACKETS)),
+            output_packets=_u32(values.get(A_OUT_PACKETS)),
+            terminate_cause=_TERMINATE_CAUSES.get(cause, str(cause)) if cause else None,
+        )
+
+    # -- audit rows, built off the hot path ----------------------------------------------
+
+    def audit_row(self, item: PendingAudit) -> AuditRecordIn:
+        d = item.decision
+        return AuditRecordIn(
+            ts=item.ts,
+            node=self._node,
+            protocol=item.protocol,
+            nas_name=item.nas,
+            nas_ip=item.nas_ip,
+            username=item.username,
+            mac=item.mac,
+            method=item.method,
+            result=d.outcome.value,
+            reason_code=int(d.reason_code),
+            reason=d.reason,
+            policy_set=d.policy_set,
+            authentication_rule=d.authentication_rule,
+            authorization_rule=d.authorization_rule,
+            profile=d.profile.name if d.profile is not None else None,
+            session_class=item.session_class,
+            latency_us=item.latency_us,
+            request=self._display(item.request),
+            reply=self._display(item.reply),
+            trace=d.trace_lines(),
+        )
+
+    def _display(self, attrs: Sequence[tuple[int, bytes]]) -> list[list[str]]:
+        out: list[list[str]] = []
+        for t, v in attrs:
+            if t in _SECRET_TYPES:
+                out.append([_secret_name(t), "<hidden>"])
+                continue
+            for name, shown in self._dictionary.decode_attribute(t, v):
+                out.append([name, shown])
+        return out
+
+
+def _secret_name(t: int) -> str:
+    try:
+        return AttrType(t).name
+    except ValueError:
+        return str(t)
+
+
+def _port_type(value: bytes | None) -> str | None:
+    code = _u32(value)
+    if code is None:
+        return None
+    return _PORT_TYPES.get(code, str(code))
+
+
+def _ssid(called: str | None) -> str | None:
+    """Called-Station-Id is 'AA-BB-CC-DD-EE-FF:SSID' on wireless (RFC 3580 3.20)."""
+    if not called or ":" not in called:
+        return None
+    head, _, tail = called.rpartition(":")
+    if normalize_mac(head) is None:
+        return None
+    return tail or None
+
+
+def _unsupported(ctx: AccessContext, method: str) -> Decision:
+    from policy.model import TraceStep
+
+    if method == "eap":
+        reason = "EAP is not enabled on this server yet"
+        code = ReasonCode.METHOD_NOT_SUPPORTED
+    else:
+        reason = "no credentials in the request (no User-Password, CHAP-Password or EAP)"
+        code = ReasonCode.MISSING_CREDENTIALS
+    step = TraceStep(stage="authentication", name=method, matched=False, detail=reason)
+    return Decision(
+        outcome=Outcome.reject,
+        reason_code=code,
+        reason=reason,
+        policy_set=None,
+        authentication_rule=None,
+        authorization_rule=None,
+        profile=None,
+        identity=None,
+        trace=(step,),
+        matched_rules=(),
+    )
+

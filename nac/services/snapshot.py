@@ -1,0 +1,200 @@
+"""The in-memory runtime snapshot: clients, identities, endpoints and the compiled policy.
+
+The request path reads only this; it never queries the database. A snapshot is built from
+one consistent read of the configuration and swapped atomically when the configuration
+version in the database moves (any node, any process: the CLI, the console, another server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from nac.db.crud import get_config_version, load_runtime_config
+from nac.db.engine import Database
+from nac.core.secrets import SecretBox
+from policy.compile import PolicySnapshot, compile_policy
+from policy.model import NasInfo
+from radius.server import ClientConfig
+
+log = logging.getLogger("nac.snapshot")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEntry:
+    name: str
+    networks: tuple[Network, ...]
+    vendor: str
+    nas: NasInfo
+    radius: ClientConfig
+    tacacs_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UserEntry:
+    name: str
+    password: str = field(repr=False)
+    enabled: bool = True
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointEntry:
+    mac: str
+    profile: str | None
+    group: str | None
+
+
+class RuntimeSnapshot:
+    """Immutable after construction; the client lookup cache is the only thing that fills."""
+
+    __slots__ = ("_by_prefix", "_ip_cache", "clients", "endpoints", "policy", "users", "version")
+
+    def __init__(
+        self,
+        *,
+        version: int,
+        policy: PolicySnapshot,
+        clients: tuple[ClientEntry, ...],
+        users: dict[str, UserEntry],
+        endpoints: dict[str, EndpointEntry],
+    ) -> None:
+        self.version = version
+        self.policy = policy
+        self.clients = clients
+        self.users = users
+        self.endpoints = endpoints
+        # Most specific prefix first, so overlapping ranges resolve to the narrowest.
+        pairs = [(net, c) for c in clients for net in c.networks]
+        pairs.sort(key=lambda p: p[0].prefixlen, reverse=True)
+        self._by_prefix = tuple(pairs)
+        self._ip_cache: dict[str, ClientEntry | None] = {}
+
+    def client_for_ip(self, ip: str) -> ClientEntry | None:
+        try:
+            return self._ip_cache[ip]
+        except KeyError:
+            pass
+        found = self._match(ip)
+        if len(self._ip_cache) > 65_536:
+            self._ip_cache.clear()
+        self._ip_cache[ip] = found
+        return found
+
+    def _match(self, ip: str) -> ClientEntry | None:
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        for net, client in self._by_prefix:
+            if addr.version == net.version and addr in net:
+                return client
+        return None
+
+
+def build_snapshot(config: object) -> RuntimeSnapshot:
+    """Compile a RuntimeConfig read from the database into a RuntimeSnapshot."""
+    from nac.db.crud import RuntimeConfig
+
+    assert isinstance(config, RuntimeConfig)
+    clients = []
+    for c in config.clients:
+        nets = tuple(ipaddress.ip_network(a, strict=False) for a in c.addresses)
+        nas = NasInfo(
+            name=c.name,
+            ip="",
+            device_group=c.device_group or "",
+            location=c.location or "",
+            vendor=c.vendor or "generic",
+        )
+        radius = ClientConfig(
+            name=c.name,
+            secret=c.secret.encode(),
+            require_message_authenticator=c.require_message_authenticator,
+            limit_proxy_state=c.limit_proxy_state,
+        )
+        clients.append(
+            ClientEntry(
+                name=c.name,
+                networks=nets,
+                vendor=c.vendor or "generic",
+                nas=nas,
+                radius=radius,
+                tacacs_key=c.tacacs_key,
+            )
+        )
+    users = {
+        u.name: UserEntry(
+            name=u.name, password=u.password, enabled=u.enabled, groups=frozenset(u.groups)
+        )
+        for u in config.users
+    }
+    endpoints = {
+        e.mac: EndpointEntry(mac=e.mac, profile=e.profile, group=e.group) for e in config.endpoints
+    }
+    return RuntimeSnapshot(
+        version=config.version,
+        policy=compile_policy(config.policy),
+        clients=tuple(clients),
+        users=users,
+        endpoints=endpoints,
+    )
+
+
+class SnapshotStore:
+    """Holds the current snapshot and replaces it when the configuration version moves."""
+
+    def __init__(self, *, db: Database, box: SecretBox, poll_interval: float = 1.0) -> None:
+        self._db = db
+        self._box = box
+        self._poll_interval = poll_interval
+        self.current: RuntimeSnapshot | None = None
+        self.reloads = 0
+        self.reload_errors = 0
+
+    async def load(self) -> RuntimeSnapshot:
+        async with self._db.session() as session:
+            config = await load_runtime_config(session, box=self._box)
+        snapshot = build_snapshot(config)
+        self.current = snapshot
+        self.reloads += 1
+        log.info(
+            "configuration version %d loaded: %d clients, %d users, %d endpoints",
+            snapshot.version,
+            len(snapshot.clients),
+            len(snapshot.users),
+            len(snapshot.endpoints),
+        )
+        return snapshot
+
+    async def reload_if_changed(self) -> bool:
+        async with self._db.session() as session:
+            version = await get_config_version(session)
+        if self.current is not None and version == self.current.version:
+            return False
+        try:
+            await self.load()
+        except Exception as exc:  # a bad policy in the database must not stop the server
+            self.reload_errors += 1
+            log.error("configuration version %d not applied, keeping the old one: %s", version, exc)
+            return False
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                return
+            try:
+                await self.reload_if_changed()
+            except Exception as exc:
+                log.warning("configuration poll failed: %s", exc)

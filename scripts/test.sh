@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need, then lints and runs the suite.
+# Idempotent; safe on a fresh Debian machine as root (or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# 1. The real peers the interop tests drive (Debian packages).
+need_apt=()
+command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# 2. The project in its own venv (generic top-level names: never a shared site-packages).
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# 3. Static checks.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/lint-imports
+
+# 4. The suite on SQLite, then again on PostgreSQL when a test database is given.
+db_url=${NAC_TEST_DATABASE_URL:-}
+NAC_TEST_DATABASE_URL= .venv/bin/pytest -q "$@"
+if [ -n "$db_url" ]; then
+  echo "== again on PostgreSQL: $db_url"
+  NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/interop "$@"
+fi
