@@ -19,16 +19,14 @@ from datetime import UTC, datetime
 from nac.core.config import Settings
 from nac.core.errors import StartupError
 from nac.core.logging import setup_logging
-from nac.core.secrets import SecretBox
 from nac.db import crud
-from nac.db.demo import seed_demo
-from nac.db.engine import Database, create_engines
-from nac.db.migrate import upgrade_database
+from nac.db.bootstrap import open_storage
+from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn
 from nac.services.radius_service import PendingAudit, RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.writer import BatchWriter
-from radius.aio import RadiusProtocol, open_listener
+from radius.aio import Handler, RadiusProtocol, open_listener
 from radius.dictionary import load_dictionary
 from radius.errors import DecodeFailure
 from radius.server import PacketDiscarded, RadiusServer
@@ -69,35 +67,23 @@ class _DiscardLog:
 def serve(settings: Settings) -> int:
     """Run the server until a signal stops it. Returns the exit code."""
     setup_logging(settings.log_level, settings.log_format)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    box = SecretBox.open(settings.data_dir)
-    upgrade_database(settings)
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    return runner(_serve(settings, box))
+        return asyncio.run(_serve(settings))
+    return uvloop.run(_serve(settings))
 
 
-async def _seed(db: Database, box: SecretBox, demo: bool) -> None:
-    async with db.session() as session:
-        if demo:
-            await seed_demo(session, box=box)
-        else:
-            await crud.ensure_default_policy(session)
-
-
-async def _serve(settings: Settings, box: SecretBox) -> int:
-    db = create_engines(settings)
+async def _serve(settings: Settings) -> int:
+    storage = await open_storage(settings, migrate=True, demo=settings.demo)
+    for note in storage.notes:
+        log.info("%s", note)
     try:
-        await _seed(db, box, settings.demo)
-        store = SnapshotStore(db=db, box=box)
+        store = SnapshotStore(db=storage.db, box=storage.box)
         await store.load()
-        return await _run(settings, db, store)
+        return await _run(settings, storage.db, store)
     finally:
-        await db.dispose()
+        await storage.db.dispose()
 
 
 async def _run(settings: Settings, db: Database, store: SnapshotStore) -> int:
@@ -129,24 +115,30 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore) -> int:
     accounting.start()
 
     on_event = _DiscardLog()
-    auth_server = RadiusServer(
-        lookup_client=service.lookup_client, dup_ttl=settings.dup_cache_seconds
-    )
-    acct_server = RadiusServer(
-        lookup_client=service.lookup_client, dup_ttl=settings.dup_cache_seconds
-    )
+    auth_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
+    acct_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
     listeners: list[tuple[asyncio.DatagramTransport, RadiusProtocol]] = []
     try:
         listeners.append(
             await _listen(
-                "auth", settings.bind, settings.radius_auth_port, auth_server,
-                service.handle_auth, 2, on_event,
+                "auth",
+                settings.bind,
+                settings.radius_auth_port,
+                auth_server,
+                service.handle_auth,
+                2,
+                on_event,
             )
         )
         listeners.append(
             await _listen(
-                "accounting", settings.bind, settings.radius_acct_port, acct_server,
-                service.handle_acct, 5, on_event,
+                "accounting",
+                settings.bind,
+                settings.radius_acct_port,
+                acct_server,
+                service.handle_acct,
+                5,
+                on_event,
             )
         )
     except StartupError:
@@ -165,8 +157,11 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore) -> int:
     for transport, _ in listeners:
         sockname = transport.get_extra_info("sockname")
         log.info("listening on udp %s port %s", sockname[0], sockname[1])
-    log.info("nac ready (node %s, configuration version %s)", settings.node_name,
-             store.current.version if store.current else "?")
+    log.info(
+        "nac ready (node %s, configuration version %s)",
+        settings.node_name,
+        store.current.version if store.current else "?",
+    )
 
     await stop.wait()
     log.info("stopping: closing listeners, finishing requests, flushing writers")
@@ -198,13 +193,18 @@ async def _listen(
     host: str,
     port: int,
     server: RadiusServer,
-    handler: object,
+    handler: Handler,
     status_code: int,
     on_event: _DiscardLog,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
     try:
         return await open_listener(
-            host, port, server, handler, status_code=status_code, on_event=on_event  # type: ignore[arg-type]
+            host,
+            port,
+            server,
+            handler,
+            status_code=status_code,
+            on_event=on_event,
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

@@ -14,14 +14,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PURE = ["radius", "tacacs", "policy", "posture"]
 FORBIDDEN_MODULES = {"asyncio", "socket", "ssl", "random", "selectors", "threading", "subprocess"}
-FORBIDDEN_CALLS = {("time", "time"), ("time", "monotonic"), ("datetime", "now"), ("datetime", "utcnow"), ("os", "urandom")}
+FORBIDDEN_CALLS = {
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("os", "urandom"),
+}
 ADAPTERS = {"aio.py"}  # the thin asyncio transports beside the cores
 
 
 def pure_files() -> list[Path]:
-    return sorted(
-        p for pkg in PURE for p in (ROOT / pkg).rglob("*.py") if p.name not in ADAPTERS
-    )
+    return sorted(p for pkg in PURE for p in (ROOT / pkg).rglob("*.py") if p.name not in ADAPTERS)
 
 
 @pytest.mark.parametrize("path", pure_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -36,7 +40,8 @@ def test_pure_module_has_no_io_clock_or_randomness(path: Path) -> None:
                 names.append("secrets")
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             assert (node.value.id, node.attr) not in FORBIDDEN_CALLS, (
-                f"{path.name}:{node.lineno} calls {node.value.id}.{node.attr}; take it as a parameter"
+                f"{path.name}:{node.lineno} calls {node.value.id}.{node.attr}; "
+                "take it as a parameter"
             )
             continue
         else:

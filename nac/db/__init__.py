@@ -1,1 +1,1 @@
-"""nac/db."""
+"""Storage: SQLModel tables, async engine, keyword-only async crud, Alembic migrations."""

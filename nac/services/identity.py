@@ -53,7 +53,7 @@ class SnapshotResolver:
         if source == "endpoints":
             return self._endpoints(ctx)
         return _result(
-            AuthnStatus.error,
+            AuthnStatus.ERROR,
             ReasonCode.UNKNOWN_IDENTITY_SOURCE,
             f"unknown identity source {source!r}",
         )
@@ -62,16 +62,16 @@ class SnapshotResolver:
         creds = ctx.credentials
         if creds is None or isinstance(creds, MacCredentials):
             return _result(
-                AuthnStatus.unsupported,
+                AuthnStatus.UNSUPPORTED,
                 ReasonCode.MISSING_CREDENTIALS,
                 "no password in the request",
             )
         name = ctx.username or ""
         user = self._snapshot.users.get(name)
         if user is None:
-            return _result(AuthnStatus.not_found, ReasonCode.UNKNOWN_USER, "unknown user")
+            return _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_USER, "unknown user")
         if not user.enabled:
-            return _result(AuthnStatus.disabled, ReasonCode.USER_DISABLED, "user disabled")
+            return _result(AuthnStatus.DISABLED, ReasonCode.USER_DISABLED, "user disabled")
         stored = user.password.encode()
         if isinstance(creds, PapCredentials):
             ok = hmac.compare_digest(creds.password, stored)
@@ -79,15 +79,17 @@ class SnapshotResolver:
             ok = chap_verify(creds.chap_password, creds.challenge, stored)
         else:
             return _result(
-                AuthnStatus.unsupported,
+                AuthnStatus.UNSUPPORTED,
                 ReasonCode.METHOD_NOT_SUPPORTED,
                 f"{ctx.auth_method} is not supported by internal users",
             )
         if not ok:
-            return _result(AuthnStatus.failed, ReasonCode.WRONG_PASSWORD, "wrong password")
-        identity = Identity(name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY)
+            return _result(AuthnStatus.FAILED, ReasonCode.WRONG_PASSWORD, "wrong password")
+        identity = Identity(
+            name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY
+        )
         return AuthnResult(
-            status=AuthnStatus.ok,
+            status=AuthnStatus.OK,
             reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
             reason="password verified",
             identity=identity,
@@ -97,16 +99,18 @@ class SnapshotResolver:
         mac = ctx.mac
         if mac is None:
             return _result(
-                AuthnStatus.unsupported, ReasonCode.MISSING_CREDENTIALS, "no MAC address in the request"
+                AuthnStatus.UNSUPPORTED,
+                ReasonCode.MISSING_CREDENTIALS,
+                "no MAC address in the request",
             )
         endpoint = self._snapshot.endpoints.get(mac)
         if endpoint is None:
-            return _result(AuthnStatus.not_found, ReasonCode.UNKNOWN_MAC, "unknown MAC")
+            return _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_MAC, "unknown MAC")
         attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
         groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
         identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
         return AuthnResult(
-            status=AuthnStatus.ok,
+            status=AuthnStatus.OK,
             reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
             reason="known MAC",
             identity=identity,

@@ -130,7 +130,7 @@ def _u32(value: bytes | None) -> int | None:
 def _ipv4(value: bytes | None) -> str | None:
     if value is None or len(value) != 4:
         return None
-    return "%d.%d.%d.%d" % tuple(value)
+    return f"{value[0]}.{value[1]}.{value[2]}.{value[3]}"
 
 
 class _LazyAttributes(Mapping[str, tuple[str, ...]]):
@@ -346,7 +346,7 @@ class RadiusService:
             self.hits[key] += 1
 
         session_class: str | None = None
-        if decision.outcome is Outcome.accept:
+        if decision.outcome is Outcome.ACCEPT:
             code = int(Code.AccessAccept)
             profile = decision.profile
             rendered = self._renderer.render(profile, client.vendor) if profile else ()
@@ -529,7 +529,7 @@ def _unsupported(ctx: AccessContext, method: str) -> Decision:
         code = ReasonCode.MISSING_CREDENTIALS
     step = TraceStep(stage="authentication", name=method, matched=False, detail=reason)
     return Decision(
-        outcome=Outcome.reject,
+        outcome=Outcome.REJECT,
         reason_code=code,
         reason=reason,
         policy_set=None,
@@ -540,4 +540,3 @@ def _unsupported(ctx: AccessContext, method: str) -> Decision:
         trace=(step,),
         matched_rules=(),
     )
-

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 
 from policy.model import AuthorizationProfile
-from radius.constants import AttrType, VendorId
+from radius.constants import ARUBA, CISCO, AttrType
 from radius.dictionary import RadiusDictionary
 from radius.packet import encode_vsa
 
@@ -67,7 +67,7 @@ def _generic(profile: AuthorizationProfile) -> list[Attribute]:
 
 
 def _cisco_pair(text: str) -> Attribute:
-    return (int(AttrType.VendorSpecific), encode_vsa(VendorId.CISCO, CISCO_AVPAIR, text.encode()))
+    return (int(AttrType.VendorSpecific), encode_vsa(CISCO, CISCO_AVPAIR, text.encode()))
 
 
 def _cisco(profile: AuthorizationProfile) -> list[Attribute]:
@@ -89,14 +89,14 @@ def _aruba(profile: AuthorizationProfile) -> list[Attribute]:
     out: list[Attribute] = []
     if profile.vlan:
         if profile.vlan.isdigit():
-            vsa = encode_vsa(VendorId.ARUBA, ARUBA_USER_VLAN, struct.pack("!I", int(profile.vlan)))
+            vsa = encode_vsa(ARUBA, ARUBA_USER_VLAN, struct.pack("!I", int(profile.vlan)))
         else:
-            vsa = encode_vsa(VendorId.ARUBA, ARUBA_NAMED_USER_VLAN, profile.vlan.encode())
+            vsa = encode_vsa(ARUBA, ARUBA_NAMED_USER_VLAN, profile.vlan.encode())
         out.append((int(AttrType.VendorSpecific), vsa))
     out += _common(profile)
     role = profile.vendor_role or profile.acl
     if role is not None:
-        vsa = encode_vsa(VendorId.ARUBA, ARUBA_USER_ROLE, role.encode())
+        vsa = encode_vsa(ARUBA, ARUBA_USER_ROLE, role.encode())
         out.append((int(AttrType.VendorSpecific), vsa))
     return out
 

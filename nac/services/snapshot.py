@@ -8,15 +8,18 @@ version in the database moves (any node, any process: the CLI, the console, anot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
+from nac.core.secrets import SecretBox
 from nac.db.crud import get_config_version, load_runtime_config
 from nac.db.engine import Database
-from nac.core.secrets import SecretBox
-from policy.compile import PolicySnapshot, compile_policy
+from policy.compile import compile_policy
 from policy.model import NasInfo
+from policy.rules import PolicySnapshot
 from radius.server import ClientConfig
 
 log = logging.getLogger("nac.snapshot")
@@ -98,6 +101,14 @@ class RuntimeSnapshot:
         return None
 
 
+def _mode(value: str) -> Literal["auto", "yes", "no"]:
+    if value == "yes":
+        return "yes"
+    if value == "no":
+        return "no"
+    return "auto"
+
+
 def build_snapshot(config: object) -> RuntimeSnapshot:
     """Compile a RuntimeConfig read from the database into a RuntimeSnapshot."""
     from nac.db.crud import RuntimeConfig
@@ -116,8 +127,8 @@ def build_snapshot(config: object) -> RuntimeSnapshot:
         radius = ClientConfig(
             name=c.name,
             secret=c.secret.encode(),
-            require_message_authenticator=c.require_message_authenticator,
-            limit_proxy_state=c.limit_proxy_state,
+            require_message_authenticator=_mode(c.require_message_authenticator),
+            limit_proxy_state=_mode(c.limit_proxy_state),
         )
         clients.append(
             ClientEntry(
@@ -188,10 +199,8 @@ class SnapshotStore:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
             if stop.is_set():
                 return
             try:

@@ -55,7 +55,9 @@ class NacServer:
             env["NAC_DB"] = self.db
         return env
 
-    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run a `nac` command against the same data dir / database as the server."""
         res = subprocess.run(
             [NAC, *args], env=self.env(), input=input, capture_output=True, text=True, timeout=60
@@ -66,10 +68,17 @@ class NacServer:
 
     def start(self, *extra: str) -> None:
         cmd = [
-            NAC, "serve", "--bind", "127.0.0.1",
-            "--radius-auth-port", str(self.auth_port),
-            "--radius-acct-port", str(self.acct_port),
-            "--log-level", "info", *extra,
+            NAC,
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--radius-auth-port",
+            str(self.auth_port),
+            "--radius-acct-port",
+            str(self.acct_port),
+            "--log-level",
+            "info",
+            *extra,
         ]
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
@@ -99,22 +108,25 @@ class NacServer:
         return self.proc.returncode
 
 
-def reset_postgres(url: str) -> None:
-    """Drop everything in the test database so each server starts empty."""
-    from sqlalchemy import create_engine, text
+def fresh_postgres_database(url: str) -> str:
+    """A new, empty database on the test PostgreSQL server, so servers never share state."""
+    import uuid
 
-    sync = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(sync)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    name = f"nac_it_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
 
 
 def make_server(tmp: Path, name: str = "nacdata") -> NacServer:
     db = os.environ.get("NAC_TEST_DATABASE_URL")
     if db:
-        reset_postgres(db)
+        db = fresh_postgres_database(db)
     return NacServer(tmp / name, free_udp_port(), free_udp_port(), db)
 
 
@@ -149,7 +161,10 @@ def radclient(
     tool = require_tool("radclient")
     res = subprocess.run(
         [tool, "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", command, secret],
-        input=attributes, capture_output=True, text=True, timeout=30,
+        input=attributes,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     out = res.stdout + res.stderr
     code = "none"
@@ -167,3 +182,22 @@ def radclient(
             k, _, v = line.strip().partition(" = ")
             attrs.append((k.strip(), v.strip().strip('"')))
     return RadReply(code, attrs, out)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_old_postgres_databases() -> None:
+    """Databases made by earlier runs are dropped at the start of the next one."""
+    url = os.environ.get("NAC_TEST_DATABASE_URL")
+    if not url:
+        return
+    import psycopg
+
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        names = [
+            r[0]
+            for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nac_it_%'")
+        ]
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -35,7 +35,9 @@ def test_pap_accept_gets_vlan_100(demo_server: NacServer) -> None:
     assert reply.code == "Access-Accept", reply.raw
     assert reply.values("Tunnel-Type:0") == ["VLAN"] or reply.values("Tunnel-Type") == ["VLAN"]
     assert "IEEE-802" in (reply.values("Tunnel-Medium-Type:0") + reply.values("Tunnel-Medium-Type"))
-    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == ["100"]
+    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == [
+        "100"
+    ]
     assert reply.values("Class"), "accepted sessions carry a Class cookie for accounting"
     # Message-Authenticator is always sent, first.
     assert reply.attrs[0][0] == "Message-Authenticator", reply.raw
@@ -45,7 +47,9 @@ def test_radtest_example_from_readme(demo_server: NacServer) -> None:
     tool = require_tool("radtest")
     res = subprocess.run(
         [tool, "alice", "alice-pass", f"127.0.0.1:{demo_server.auth_port}", "0", SECRET],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert "Received Access-Accept" in res.stdout, res.stdout + res.stderr
     assert 'Tunnel-Private-Group-Id:0 = "100"' in res.stdout
@@ -54,7 +58,9 @@ def test_radtest_example_from_readme(demo_server: NacServer) -> None:
 def test_contractor_gets_vlan_200_and_session_timeout(demo_server: NacServer) -> None:
     reply = radclient(demo_server.auth_port, "auth", "User-Name = bob\nUser-Password = bob-pass\n")
     assert reply.code == "Access-Accept", reply.raw
-    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == ["200"]
+    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == [
+        "200"
+    ]
     assert reply.values("Session-Timeout") == ["3600"]
 
 
@@ -76,7 +82,9 @@ def test_unknown_user_rejected(demo_server: NacServer) -> None:
 
 
 def test_admin_matches_no_rule(demo_server: NacServer) -> None:
-    reply = radclient(demo_server.auth_port, "auth", "User-Name = admin\nUser-Password = admin-pass\n")
+    reply = radclient(
+        demo_server.auth_port, "auth", "User-Name = admin\nUser-Password = admin-pass\n"
+    )
     assert reply.code == "Access-Reject"
     rec = wait_audit(demo_server, lambda r: r["username"] == "admin")
     assert rec["reason"] == "no rule matched"
@@ -91,7 +99,14 @@ def test_chap_accept_and_reject(demo_server: NacServer) -> None:
 
 @pytest.mark.parametrize(
     "user_name",
-    ["001122334455", "00-11-22-33-44-55", "00:11:22:33:44:55", "0011.2233.4455", "00-11-22-33-44-55".upper(), "0011.2233.4455".upper()],
+    [
+        "001122334455",
+        "00-11-22-33-44-55",
+        "00:11:22:33:44:55",
+        "0011.2233.4455",
+        "00-11-22-33-44-55".upper(),
+        "0011.2233.4455".upper(),
+    ],
 )
 def test_mab_known_printer_any_mac_format(demo_server: NacServer, user_name: str) -> None:
     reply = radclient(
@@ -101,7 +116,9 @@ def test_mab_known_printer_any_mac_format(demo_server: NacServer, user_name: str
         f"Calling-Station-Id = {user_name}\nService-Type = Call-Check\nNAS-Port-Type = Ethernet\n",
     )
     assert reply.code == "Access-Accept", reply.raw
-    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == ["300"]
+    assert reply.values("Tunnel-Private-Group-Id:0") + reply.values("Tunnel-Private-Group-Id") == [
+        "300"
+    ]
 
 
 def test_mab_unknown_mac_rejected(demo_server: NacServer) -> None:
@@ -121,8 +138,7 @@ def test_proxy_state_copied_in_order(demo_server: NacServer) -> None:
     reply = radclient(
         demo_server.auth_port,
         "auth",
-        "User-Name = alice\nUser-Password = alice-pass\nProxy-State = 0x01\n"
-        "Proxy-State = 0x0203\nMessage-Authenticator = 0x00\n",
+        "User-Name = alice\nUser-Password = alice-pass\nProxy-State = 0x01\nProxy-State = 0x0203\n",
     )
     assert reply.code == "Access-Accept", reply.raw
     assert reply.values("Proxy-State") == ["0x01", "0x0203"]
@@ -137,7 +153,9 @@ def test_status_server_on_both_ports(demo_server: NacServer, port_attr: str) -> 
 
 
 def test_status_server_without_message_authenticator_ignored(demo_server: NacServer) -> None:
-    reply = radclient(demo_server.auth_port, "status", "NAS-Identifier = probe\n", retries=1, timeout=0.5)
+    reply = radclient(
+        demo_server.auth_port, "status", "NAS-Identifier = probe\n", retries=1, timeout=0.5
+    )
     assert reply.code == "none", reply.raw
 
 
@@ -149,7 +167,11 @@ def test_accounting_start_stop_stored_once(demo_server: NacServer) -> None:
     assert radclient(demo_server.acct_port, "acct", start).code == "Accounting-Response"
     # A NAS re-sending the same record (new id, same content) must not create a second row.
     assert radclient(demo_server.acct_port, "acct", start).code == "Accounting-Response"
-    sessions = [s for s in json.loads(demo_server.cli("sessions", "--json").stdout) if s["acct_session_id"] == "sess-0001"]
+    sessions = [
+        s
+        for s in json.loads(demo_server.cli("sessions", "--json").stdout)
+        if s["acct_session_id"] == "sess-0001"
+    ]
     assert len(sessions) == 1
     assert sessions[0]["status"] == "active"
     assert sessions[0]["username"] == "alice"
@@ -158,7 +180,11 @@ def test_accounting_start_stop_stored_once(demo_server: NacServer) -> None:
         "Acct-Output-Octets = 2000\nAcct-Terminate-Cause = User-Request\n"
     )
     assert radclient(demo_server.acct_port, "acct", stop).code == "Accounting-Response"
-    sessions = [s for s in json.loads(demo_server.cli("sessions", "--json").stdout) if s["acct_session_id"] == "sess-0001"]
+    sessions = [
+        s
+        for s in json.loads(demo_server.cli("sessions", "--json").stdout)
+        if s["acct_session_id"] == "sess-0001"
+    ]
     assert len(sessions) == 1
     s = sessions[0]
     assert s["status"] == "stopped"
@@ -169,8 +195,12 @@ def test_accounting_start_stop_stored_once(demo_server: NacServer) -> None:
 
 def test_wrong_secret_is_dropped_and_server_keeps_answering(demo_server: NacServer) -> None:
     bad = radclient(
-        demo_server.acct_port, "acct", "Acct-Status-Type = Start\nAcct-Session-Id = x\n",
-        secret="wrong-secret", retries=1, timeout=0.5,
+        demo_server.acct_port,
+        "acct",
+        "Acct-Status-Type = Start\nAcct-Session-Id = x\n",
+        secret="wrong-secret",
+        retries=1,
+        timeout=0.5,
     )
     assert bad.code == "none"
     ok = radclient(demo_server.auth_port, "auth", "User-Name = alice\nUser-Password = alice-pass\n")

@@ -1,0 +1,818 @@
+"""The ``nac`` command line (typer). ``main()`` is the console script entry point.
+
+Every command takes ``--data-dir``, ``--db`` and ``--config`` (and reads ``NAC_*``), so
+``NAC_DATA_DIR=d nac audit tail`` reads what ``nac serve --data-dir d`` wrote. Errors are one
+line on stderr, ``nac: error: ...``, and exit status 1; a traceback only with
+``NAC_LOG_LEVEL=debug`` or ``--log-level debug``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import importlib
+import json
+import os
+import secrets
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nac.core.config import Settings, load_settings
+from nac.core.errors import NacError, StorageError
+from nac.core.logging import setup_logging
+from nac.core.secrets import SecretBox
+from nac.db import crud
+from nac.db.engine import create_engines, describe_db_error
+from nac.db.models import (
+    AccountingSession,
+    AuditLog,
+    EndpointCreate,
+    GroupCreate,
+    NasClientCreate,
+    UserCreate,
+)
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="nac",
+    help="Open network access control: RADIUS now, TACACS+ and a web console next.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Internal users (passwords stored encrypted).", no_args_is_help=True)
+group_app = typer.Typer(help="User groups.", no_args_is_help=True)
+client_app = typer.Typer(help="NAS clients (switches, APs, VPN gateways).", no_args_is_help=True)
+endpoint_app = typer.Typer(help="Known endpoints (MAC addresses).", no_args_is_help=True)
+policy_app = typer.Typer(help="The access policy document.", no_args_is_help=True)
+audit_app = typer.Typer(help="The decision log.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
+app.add_typer(client_app, name="client")
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+
+# --- options every command takes -----------------------------------------------------------
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory [env NAC_DATA_DIR; default nac-data]."),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (sqlite:///path, postgresql://...) [env NAC_DB].",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML config file [env NAC_CONFIG].", show_default=False),
+]
+
+
+def _settings(data_dir: Path | None, db: str | None, config: Path | None, **more: Any) -> Settings:
+    return load_settings(config_file=config, overrides={"data_dir": data_dir, "db": db, **more})
+
+
+def _out(line: str = "") -> None:
+    typer.echo(line)
+
+
+def _err(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def _run_db(
+    settings: Settings,
+    work: Callable[[AsyncSession, SecretBox | None], Awaitable[T]],
+    *,
+    need_box: bool = False,
+) -> T:
+    """Run ``work`` with a session on an initialized database (and the SecretBox if needed)."""
+    _require_initialized(settings)
+    box = SecretBox.open(settings.data_dir, create=False) if need_box else None
+
+    async def runner() -> T:
+        db = create_engines(settings)
+        try:
+            async with db.session() as session:
+                return await work(session, box)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(runner())
+
+
+def _require_initialized(settings: Settings) -> None:
+    from nac.db.migrate import current_revision, head_revision
+
+    sync_url, _ = settings.database_urls()
+    if sync_url.startswith("sqlite:///"):
+        path = Path(sync_url.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.exists():
+            raise StorageError(f"no database at {path} (run 'nac init' first)")
+    revision = current_revision(settings)
+    if revision is None:
+        raise StorageError(
+            f"database {settings.redacted_database_url()} is empty (run 'nac init' first)"
+        )
+    if revision != head_revision():
+        raise StorageError(
+            f"database schema is at revision {revision}, this nac needs {head_revision()} "
+            "(run 'nac init' to upgrade)"
+        )
+
+
+def _read_stdin_line(what: str) -> str:
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise NacError(f"no {what} on standard input")
+    return value
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    for row in [headers, *rows]:
+        _out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _ts(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- serve, init, check --------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    bind: Annotated[
+        str | None, typer.Option(help="Listen address, 0.0.0.0 or :: [default 0.0.0.0].")
+    ] = None,
+    radius_auth_port: Annotated[int | None, typer.Option(help="[default 1812]")] = None,
+    radius_acct_port: Annotated[int | None, typer.Option(help="[default 1813]")] = None,
+    tacacs_port: Annotated[int | None, typer.Option(help="[default 49]")] = None,
+    web_port: Annotated[int | None, typer.Option(help="[default 8080]")] = None,
+    demo: Annotated[
+        bool | None, typer.Option("--demo", help="Seed demo data into an empty database.")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug|info|warning|error [default info].")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="text|json [default text].")] = None,
+) -> None:
+    """Run the servers (RADIUS auth and accounting; TACACS+ and web as they land)."""
+    settings = _settings(
+        data_dir,
+        db,
+        config,
+        bind=bind,
+        radius_auth_port=radius_auth_port,
+        radius_acct_port=radius_acct_port,
+        tacacs_port=tacacs_port,
+        web_port=web_port,
+        demo=demo,
+        log_level=log_level,
+        log_format=log_format,
+    )
+    setup_logging(settings.log_level, settings.log_format)
+    # Imported lazily (and untyped): the other commands must not load the servers.
+    run_server: Callable[[Settings], int] = importlib.import_module("nac.main").serve
+    raise typer.Exit(run_server(settings))
+
+
+@app.command()
+def init(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo data into an empty database.")
+    ] = False,
+) -> None:
+    """Create the data directory, the key file and the database schema (idempotent)."""
+    from nac.db.bootstrap import open_storage
+    from nac.db.migrate import current_revision
+
+    settings = _settings(data_dir, db, config)
+
+    async def run() -> tuple[str, ...]:
+        storage = await open_storage(settings, migrate=True, demo=demo)
+        await storage.db.dispose()
+        return storage.notes
+
+    notes = asyncio.run(run())
+    _out(f"data directory: {settings.data_dir}")
+    _out(f"key file: {settings.data_dir / 'secret.key'}")
+    _out(f"database: {settings.redacted_database_url()} (schema {current_revision(settings)})")
+    for note in notes:
+        _out(note)
+
+
+@app.command()
+def check(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """Validate settings, key file, database and policy; show what would listen."""
+    settings = _settings(data_dir, db, config)
+    errors: list[str] = []
+    warnings: list[str] = []
+    host = f"[{settings.bind}]" if ":" in settings.bind else settings.bind
+    _out(f"config ok: node {settings.node_name}, data dir {settings.data_dir}")
+    _out(f"radius auth udp {host}:{settings.radius_auth_port}")
+    _out(f"radius acct udp {host}:{settings.radius_acct_port}")
+    _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
+    _out(f"web http tcp {host}:{settings.web_port}")
+    ports = [settings.radius_auth_port, settings.radius_acct_port]
+    if len(set(ports)) != len(ports):
+        errors.append("radius_auth_port and radius_acct_port are the same")
+    if settings.tacacs_port == settings.web_port:
+        errors.append("tacacs_port and web_port are the same")
+
+    try:
+        _require_initialized(settings)
+        box = SecretBox.open(settings.data_dir, create=False)
+
+        async def work(session: AsyncSession, _: SecretBox | None) -> Any:
+            runtime = await crud.load_runtime_config(session, box=box)
+            clients = await crud.list_clients(session)
+            return runtime, clients
+
+        runtime, clients = _run_db(settings, work)
+    except NacError as exc:
+        errors.append(str(exc))
+    else:
+        _out(
+            f"database ok: {settings.redacted_database_url()}, config version {runtime.version}, "
+            f"{len(runtime.clients)} clients, {len(runtime.users)} users, "
+            f"{len(runtime.endpoints)} endpoints"
+        )
+        seen = {c.name: c for c in clients}
+        for client in runtime.clients:
+            if len(client.secret) < 12:
+                warnings.append(
+                    f"client {client.name}: shared secret is shorter than 12 characters"
+                )
+            if client.tacacs_key is not None and len(client.tacacs_key) < 12:
+                warnings.append(f"client {client.name}: TACACS+ key is shorter than 12 characters")
+            public = seen.get(client.name)
+            if (
+                public is not None
+                and public.last_seen is not None
+                and not public.message_authenticator_seen
+                and client.require_message_authenticator != "yes"
+            ):
+                warnings.append(
+                    f"client {client.name}: never sent Message-Authenticator and does not "
+                    "require it (BlastRADIUS): enable it on the NAS, then set "
+                    "--require-message-authenticator yes"
+                )
+        try:
+            from policy.compile import compile_policy
+
+            compile_policy(runtime.policy)
+        except ImportError as exc:
+            warnings.append(f"policy not checked: policy engine not available ({exc})")
+        except ValueError as exc:  # policy.errors.PolicyError
+            errors.append(f"policy version {runtime.policy_version}: {exc}")
+        else:
+            _out(f"policy ok: version {runtime.policy_version}")
+    for line in warnings:
+        _out(f"warning: {line}")
+    for line in errors:
+        _err(f"nac: error: {line}")
+    if errors:
+        raise typer.Exit(1)
+
+
+# --- users and groups ----------------------------------------------------------------------
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (visible to other local users via ps; prefer stdin)."),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", "-g", help="Group (repeat; created if new).")
+    ] = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create the user disabled.")] = False,
+    description: str = "",
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add an internal user (password from --password, --password-stdin or a prompt)."""
+    settings = _settings(data_dir, db, config)
+    if password is not None and password_stdin:
+        raise NacError("use either --password or --password-stdin, not both")
+    if password_stdin:
+        password = _read_stdin_line("password")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise NacError("no password: use --password-stdin, --password, or run interactively")
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise NacError("passwords do not match")
+    user = UserCreate(
+        name=name,
+        password=password,
+        groups=group or [],
+        enabled=not disabled,
+        description=description,
+    )
+
+    async def work(session: AsyncSession, box: SecretBox | None) -> Any:
+        assert box is not None
+        return await crud.create_user(session, user=user, box=box, create_groups=True)
+
+    created = _run_db(settings, work, need_box=True)
+    groups = ", ".join(created.groups) or "no groups"
+    _out(f"user {created.name} added ({'enabled' if created.enabled else 'disabled'}; {groups})")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List users (never their passwords)."""
+    settings = _settings(data_dir, db, config)
+    users = _run_db(settings, lambda session, _: crud.list_users(session))
+    _table(
+        ("NAME", "ENABLED", "GROUPS", "DESCRIPTION"),
+        [
+            (u.name, "yes" if u.enabled else "no", ",".join(u.groups) or "-", u.description)
+            for u in users
+        ],
+    )
+
+
+@user_app.command("delete")
+def user_delete(
+    name: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Delete a user."""
+    settings = _settings(data_dir, db, config)
+    _run_db(settings, lambda session, _: crud.delete_user(session, name=name))
+    _out(f"user {name} deleted")
+
+
+@group_app.command("add")
+def group_add(
+    name: str,
+    description: str = "",
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a group."""
+    settings = _settings(data_dir, db, config)
+    group = GroupCreate(name=name, description=description)
+    _run_db(settings, lambda session, _: crud.create_group(session, group=group))
+    _out(f"group {name} added")
+
+
+@group_app.command("list")
+def group_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List groups."""
+    settings = _settings(data_dir, db, config)
+    groups = _run_db(settings, lambda session, _: crud.list_groups(session))
+    _table(("NAME", "DESCRIPTION"), [(g.name, g.description) for g in groups])
+
+
+@group_app.command("delete")
+def group_delete(
+    name: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Delete a group (users lose their membership)."""
+    settings = _settings(data_dir, db, config)
+    _run_db(settings, lambda session, _: crud.delete_group(session, name=name))
+    _out(f"group {name} deleted")
+
+
+# --- NAS clients ---------------------------------------------------------------------------
+
+
+@client_app.command("add")
+def client_add(
+    name: str,
+    address: Annotated[
+        list[str], typer.Option("--address", "-a", help="IP or CIDR, v4 or v6 (repeat).")
+    ],
+    secret: Annotated[
+        str | None,
+        typer.Option(help="RADIUS shared secret (visible via ps; prefer --secret-stdin)."),
+    ] = None,
+    secret_stdin: Annotated[
+        bool, typer.Option("--secret-stdin", help="Read the shared secret from standard input.")
+    ] = False,
+    tacacs_key: Annotated[str | None, typer.Option(help="TACACS+ key.")] = None,
+    vendor: Annotated[str, typer.Option(help="generic|cisco|aruba|juniper|hpe")] = "generic",
+    device_group: str = "",
+    location: str = "",
+    require_message_authenticator: Annotated[
+        str, typer.Option(help="auto|yes|no (BlastRADIUS protection).")
+    ] = "auto",
+    limit_proxy_state: Annotated[str, typer.Option(help="auto|yes|no")] = "auto",
+    description: str = "",
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a NAS client. Without --secret/--secret-stdin a strong secret is generated and
+    printed once."""
+    settings = _settings(data_dir, db, config)
+    if secret is not None and secret_stdin:
+        raise NacError("use either --secret or --secret-stdin, not both")
+    generated = secret is None and not secret_stdin
+    if secret_stdin:
+        secret = _read_stdin_line("secret")
+    elif secret is None:
+        secret = secrets.token_urlsafe(18)
+    client = NasClientCreate(
+        name=name,
+        addresses=address,
+        secret=secret,
+        tacacs_key=tacacs_key,
+        vendor=vendor,
+        device_group=device_group,
+        location=location,
+        require_message_authenticator=require_message_authenticator,
+        limit_proxy_state=limit_proxy_state,
+        description=description,
+    )
+
+    async def work(session: AsyncSession, box: SecretBox | None) -> Any:
+        assert box is not None
+        return await crud.create_client(session, client=client, box=box)
+
+    created = _run_db(settings, work, need_box=True)
+    _out(f"client {created.name} added ({', '.join(created.addresses)})")
+    if generated:
+        _out(f"shared secret (shown once, store it on the NAS): {secret}")
+    elif len(secret) < 12:
+        _err("warning: shared secrets shorter than 12 characters are easy to brute-force")
+
+
+@client_app.command("list")
+def client_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List NAS clients (never their secrets)."""
+    settings = _settings(data_dir, db, config)
+    clients = _run_db(settings, lambda session, _: crud.list_clients(session))
+    _table(
+        ("NAME", "ADDRESSES", "VENDOR", "GROUP", "LOCATION", "MSG-AUTH", "TACACS", "LAST-SEEN"),
+        [
+            (
+                c.name,
+                ",".join(c.addresses),
+                c.vendor,
+                c.device_group or "-",
+                c.location or "-",
+                c.require_message_authenticator
+                + (" (seen)" if c.message_authenticator_seen else ""),
+                "yes" if c.has_tacacs_key else "no",
+                _ts(c.last_seen),
+            )
+            for c in clients
+        ],
+    )
+
+
+@client_app.command("delete")
+def client_delete(
+    name: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Delete a NAS client."""
+    settings = _settings(data_dir, db, config)
+    _run_db(settings, lambda session, _: crud.delete_client(session, name=name))
+    _out(f"client {name} deleted")
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+@endpoint_app.command("add")
+def endpoint_add(
+    mac: str,
+    profile: Annotated[str | None, typer.Option(help="Profile, e.g. printer.")] = None,
+    group: Annotated[str | None, typer.Option(help="Endpoint group.")] = None,
+    description: str = "",
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a known endpoint by MAC address (any common notation)."""
+    settings = _settings(data_dir, db, config)
+    endpoint = EndpointCreate(mac=mac, profile=profile, group=group, description=description)
+    created = _run_db(settings, lambda session, _: crud.create_endpoint(session, endpoint=endpoint))
+    _out(f"endpoint {created.mac} added (profile {created.profile or '-'})")
+
+
+@endpoint_app.command("list")
+def endpoint_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List known endpoints."""
+    settings = _settings(data_dir, db, config)
+    endpoints = _run_db(settings, lambda session, _: crud.list_endpoints(session))
+    _table(
+        ("MAC", "PROFILE", "GROUP", "LAST-SEEN", "DESCRIPTION"),
+        [
+            (e.mac, e.profile or "-", e.group or "-", _ts(e.last_seen), e.description)
+            for e in endpoints
+        ],
+    )
+
+
+@endpoint_app.command("delete")
+def endpoint_delete(
+    mac: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Delete a known endpoint."""
+    settings = _settings(data_dir, db, config)
+    _run_db(settings, lambda session, _: crud.delete_endpoint(session, mac=mac))
+    _out(f"endpoint {mac} deleted")
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+def _compile(document: Any) -> Any:
+    try:
+        from policy.compile import compile_policy
+    except ImportError as exc:
+        raise NacError(f"policy engine not available: {exc}") from None
+    return compile_policy(document)
+
+
+@policy_app.command("show")
+def policy_show(
+    version: Annotated[
+        int | None, typer.Option(help="A stored version [default: current].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the document as JSON.")] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the current policy in words (or a stored version, or the JSON document)."""
+    settings = _settings(data_dir, db, config)
+    row = _run_db(settings, lambda session, _: crud.get_policy(session, version=version))
+    if row is None:
+        raise NacError("no policy stored" if version is None else f"no policy version {version}")
+    if as_json:
+        _out(json.dumps(row.document, indent=2))
+        return
+    _out(
+        f"policy version {row.version} by {row.author or '-'} at {_ts(row.created_at)}"
+        + (f": {row.comment}" if row.comment else "")
+    )
+    try:
+        lines = _compile(row.document).describe()
+    except ValueError as exc:  # PolicyError
+        raise NacError(f"stored policy version {row.version} does not compile: {exc}") from None
+    for line in lines:
+        _out(line)
+
+
+@policy_app.command("load")
+def policy_load(
+    file: Annotated[Path, typer.Argument(help="Policy document (JSON).")],
+    comment: str = "",
+    author: Annotated[str | None, typer.Option(help="[default: your login name]")] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Validate a policy document and store it as the new current version."""
+    settings = _settings(data_dir, db, config)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NacError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise NacError(f"{file}: not valid JSON: {exc}") from None
+    try:
+        _compile(document)
+    except ValueError as exc:  # policy.errors.PolicyError: "path: message"
+        raise NacError(f"{file}: {exc}") from None
+    who = author if author is not None else (os.environ.get("USER") or "cli")
+    version = _run_db(
+        settings,
+        lambda session, _: crud.set_policy(session, document=document, author=who, comment=comment),
+    )
+    _out(f"policy version {version} stored and active")
+
+
+@policy_app.command("versions")
+def policy_versions(
+    data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """List stored policy versions, newest first."""
+    settings = _settings(data_dir, db, config)
+    rows = _run_db(settings, lambda session, _: crud.list_policy_versions(session))
+    _table(
+        ("VERSION", "CREATED", "AUTHOR", "COMMENT"),
+        [(str(r.version), _ts(r.created_at), r.author or "-", r.comment) for r in rows],
+    )
+
+
+# --- audit and sessions --------------------------------------------------------------------
+
+
+def _audit_line(row: AuditLog) -> str:
+    rule = "/".join(
+        part for part in (row.policy_set, row.authorization_rule or row.authentication_rule) if part
+    )
+    return (
+        f"{row.ts.isoformat(timespec='milliseconds').replace('+00:00', 'Z')} {row.protocol}"
+        f" nas={row.nas_name or row.nas_ip or '-'} user={row.username or '-'}"
+        f" mac={row.mac or '-'} method={row.method or '-'} {row.result}"
+        f" code={row.reason_code} reason={json.dumps(row.reason)} rule={rule or '-'}"
+    )
+
+
+def _audit_json(row: AuditLog) -> str:
+    return json.dumps(row.model_dump(mode="json"), ensure_ascii=False)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many recent decisions.")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new ones.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    user: Annotated[str | None, typer.Option(help="Only this user name.")] = None,
+    mac: Annotated[str | None, typer.Option(help="Only this MAC address.")] = None,
+    result: Annotated[str | None, typer.Option(help="Only accept|reject|...")] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show recent access decisions, one line each (time, protocol, nas, user, mac, method,
+    result, reason code, reason, rule)."""
+    settings = _settings(data_dir, db, config)
+    show = _audit_json if as_json else _audit_line
+    filters: dict[str, Any] = {"username": user, "mac": mac, "result": result}
+
+    async def work(session: AsyncSession, _: SecretBox | None) -> None:
+        rows = await crud.list_audit(session, limit=lines, **filters)
+        last = rows[-1].id if rows else None
+        for row in rows:
+            _out(show(row))
+        if last is None and follow:
+            newest = await crud.list_audit(session, limit=1)
+            last = newest[-1].id if newest else 0
+        await session.rollback()
+        while follow:
+            await asyncio.sleep(1.0)
+            rows = await crud.list_audit(session, limit=1000, since_id=last, **filters)
+            for row in rows:
+                _out(show(row))
+                last = row.id
+            await session.rollback()  # a fresh snapshot next time
+
+    _run_db(settings, work)
+
+
+@app.command()
+def sessions(
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Stopped sessions too [default: active only].")
+    ] = False,
+    user: Annotated[str | None, typer.Option(help="Only this user name.")] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Accounting sessions, most recently updated first."""
+    settings = _settings(data_dir, db, config)
+    rows: list[AccountingSession] = _run_db(
+        settings,
+        lambda session, _: crud.list_sessions(
+            session, status=None if show_all else "active", username=user, limit=lines
+        ),
+    )
+    if as_json:
+        for row in rows:
+            _out(json.dumps(row.model_dump(mode="json"), ensure_ascii=False))
+        return
+    _table(
+        (
+            "STATUS",
+            "USER",
+            "MAC",
+            "NAS",
+            "PORT",
+            "IP",
+            "START",
+            "UPDATED",
+            "SECS",
+            "IN",
+            "OUT",
+            "CAUSE",
+        ),
+        [
+            (
+                r.status,
+                r.username or "-",
+                r.mac or "-",
+                r.nas_name or r.nas_ip or "-",
+                r.nas_port_id or ("-" if r.nas_port is None else str(r.nas_port)),
+                r.framed_ip or "-",
+                _ts(r.start_time),
+                _ts(r.last_update),
+                str(r.session_time),
+                str(r.input_octets),
+                str(r.output_octets),
+                r.terminate_cause or "-",
+            )
+            for r in rows
+        ],
+    )
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def _debug_requested(argv: Sequence[str]) -> bool:
+    if os.environ.get("NAC_LOG_LEVEL", "").lower() == "debug":
+        return True
+    args = list(argv)
+    return any(
+        a == "--log-level=debug" or (a == "--log-level" and args[i + 1 : i + 2] == ["debug"])
+        for i, a in enumerate(args)
+    )
+
+
+def _validation_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry: run the CLI; errors become one line on stderr and exit 1."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="nac", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        _err("nac: aborted")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if _is_usage_error(exc):  # typer's (vendored click) usage errors: usage + message, exit 2
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        if _debug_requested(args):
+            traceback.print_exc()
+        _err(f"nac: error: {_error_line(exc)}")
+        return 1
+    return 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    # typer >= 0.20 vendors click (typer._click); match its ClickException by shape.
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(
+        exc, "show"
+    )
+
+
+def _error_line(exc: Exception) -> str:
+    if isinstance(exc, NacError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return _validation_line(exc)
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {describe_db_error(exc)}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

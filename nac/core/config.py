@@ -1,0 +1,217 @@
+"""Settings: one explicit object built once and passed down (no module-level settings).
+
+Sources, highest priority first: explicit values (CLI flags) > environment ``NAC_<NAME>`` >
+TOML config file (``--config PATH`` or ``NAC_CONFIG``; keys are the field names) > defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from nac.core.errors import ConfigError
+
+ENV_PREFIX = "NAC_"
+CONFIG_ENV = "NAC_CONFIG"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _default_node_name() -> str:
+    return socket.gethostname() or "nac"
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Build with `load_settings`; fields are immutable."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Path("nac-data")
+    db: str | None = None
+    bind: str = "0.0.0.0"  # noqa: S104 - a server listens on all addresses by default
+    radius_auth_port: int = 1812
+    radius_acct_port: int = 1813
+    tacacs_port: int = 49
+    web_port: int = 8080
+    demo: bool = False
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    node_name: str = Field(default_factory=_default_node_name)
+    dup_cache_seconds: float = 10.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges env and the config file itself (it knows which source gave which
+        # value, for error messages); the model only validates what it is given.
+        return (init_settings,)
+
+    @field_validator("radius_auth_port", "radius_acct_port", "tacacs_port", "web_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be 1-65535")
+        return value
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(
+                f"must be an IP address such as 0.0.0.0 or :: (got {value!r})"
+            ) from None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return level
+
+    @field_validator("node_name")
+    @classmethod
+    def _node_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("dup_cache_seconds")
+    @classmethod
+    def _dup_cache(cls, value: float) -> float:
+        if not 0 <= value <= 300:
+            raise ValueError("must be 0-300 seconds")
+        return value
+
+    @field_validator("db")
+    @classmethod
+    def _db(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        _database_urls(value.strip())  # raises ValueError with a clear message
+        return value.strip()
+
+    def database_url(self) -> str:
+        """The configured SQLAlchemy URL (default: SQLite file ``<data_dir>/nac.db``)."""
+        return self.db if self.db is not None else f"sqlite:///{self.data_dir / 'nac.db'}"
+
+    def database_urls(self) -> tuple[str, str]:
+        """``(sync_url, async_url)``: sqlite3 + aiosqlite, or psycopg 3 for both on PostgreSQL."""
+        return _database_urls(self.database_url())
+
+    def redacted_database_url(self) -> str:
+        """The database URL with any password replaced by ``***`` (for logs and messages)."""
+        return redact_url(self.database_url())
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name == "db" and value is not None:
+                yield name, redact_url(value)
+            else:
+                yield name, value
+
+
+def redact_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database url>"
+
+
+def _database_urls(url: str) -> tuple[str, str]:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("is not a database URL (try sqlite:///path or postgresql://...)") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite", "aiosqlite"):
+        return _render(parsed.set(drivername="sqlite")), _render(
+            parsed.set(drivername="sqlite+aiosqlite")
+        )
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        pg = _render(parsed.set(drivername="postgresql+psycopg"))
+        return pg, pg
+    raise ValueError(
+        f"unsupported database {parsed.drivername!r}: use sqlite:///path or postgresql://..."
+    )
+
+
+def _render(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def load_settings(*, config_file: Path | None, overrides: Mapping[str, Any]) -> Settings:
+    """Build `Settings` from overrides > env ``NAC_*`` > TOML config file > defaults.
+
+    ``config_file`` None means ``$NAC_CONFIG`` if set, else no file. Values of None in
+    ``overrides`` are ignored (an unset CLI flag). Raises `ConfigError` with one line.
+    """
+    fields = Settings.model_fields
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}")
+    origin: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = Path(os.environ[CONFIG_ENV])
+    if config_file is not None:
+        for key, value in _read_config_file(config_file).items():
+            values[key] = value
+            origin[key] = f"config file {config_file}"
+
+    env_values = EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, case_sensitive=False)()
+    for key, value in env_values.items():
+        values[key] = value
+        origin[key] = f"environment {ENV_PREFIX}{key.upper()}"
+
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+            origin[key] = "command line"
+
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = origin.get(str(error["loc"][0])) if error["loc"] else None
+        suffix = f" (from {where})" if where else ""
+        raise ConfigError(f"{field}: {message}{suffix}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return data

@@ -1,0 +1,819 @@
+"""Keyword-only async crud over an `AsyncSession`.
+
+Write functions commit their own transaction (and roll back on error). Every function that
+changes configuration (clients, users, groups, endpoints, policy) bumps ``config_state.version``
+first, in the same transaction: the UPDATE takes the write lock (SQLite) or the row lock
+(PostgreSQL) before anything is read, so concurrent config changes serialize, and running
+servers reload when they see the version move. Audit, accounting and "client seen" writes are
+runtime data and do not bump it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from nac.core.errors import AlreadyExistsError, NotFoundError, SecretError
+from nac.core.secrets import (
+    PURPOSE_NAS_SECRET,
+    PURPOSE_TACACS_KEY,
+    PURPOSE_USER_PASSWORD,
+    SecretBox,
+)
+from nac.db.defaults import DEFAULT_POLICY_AUTHOR, default_policy
+from nac.db.models import (
+    AccountingSession,
+    AuditLog,
+    ConfigState,
+    Endpoint,
+    EndpointCreate,
+    EndpointUpdate,
+    Group,
+    GroupCreate,
+    NasClient,
+    NasClientCreate,
+    NasClientPublic,
+    NasClientUpdate,
+    PolicyVersion,
+    User,
+    UserCreate,
+    UserGroup,
+    UserPublic,
+    UserUpdate,
+    check_name,
+    normalize_mac,
+)
+from nac.db.records import AccountingRecordIn, AcctStatus, AuditRecordIn
+from nac.db.runtime import RuntimeClient, RuntimeConfig, RuntimeEndpoint, RuntimeUser
+from nac.db.types import utcnow
+
+__all__ = [
+    "AccountingResult",
+    "RuntimeClient",
+    "RuntimeConfig",
+    "RuntimeEndpoint",
+    "RuntimeUser",
+]
+
+_AUDIT = AuditLog.__table__  # type: ignore[attr-defined]
+_ACCT = AccountingSession.__table__  # type: ignore[attr-defined]
+_CONFIG = ConfigState.__table__  # type: ignore[attr-defined]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+@asynccontextmanager
+async def _write(session: AsyncSession) -> AsyncIterator[None]:
+    """Commit on success, roll back on any error."""
+    try:
+        yield
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+@asynccontextmanager
+async def config_change(session: AsyncSession) -> AsyncIterator[int]:
+    """A config-changing transaction: bump the version first, commit at the end."""
+    async with _write(session):
+        yield await bump_config_version(session)
+
+
+# --- config version ------------------------------------------------------------------------
+
+
+async def get_config_version(session: AsyncSession) -> int:
+    """The current configuration version (0 on a freshly migrated database)."""
+    version = await session.scalar(select(_CONFIG.c.version).where(_CONFIG.c.id == 1))
+    return int(version or 0)
+
+
+async def bump_config_version(session: AsyncSession) -> int:
+    """Increment the configuration version inside the caller's transaction; returns the new one.
+
+    Does not commit. Every config-changing crud function calls it first.
+    """
+    result = await session.execute(
+        update(_CONFIG)
+        .where(_CONFIG.c.id == 1)
+        .values(version=_CONFIG.c.version + 1, updated_at=utcnow())
+        .returning(_CONFIG.c.version)
+    )
+    version = result.scalar()
+    if version is None:  # a database migrated by hand without the row
+        await session.execute(insert(_CONFIG).values(id=1, version=1, updated_at=utcnow()))
+        return 1
+    return int(version)
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+async def set_policy(
+    session: AsyncSession, *, document: dict[str, Any], author: str, comment: str = ""
+) -> int:
+    """Store ``document`` as the next policy version and return that version number.
+
+    Validation (``policy.compile.compile_policy``) is the caller's job: nac.db does not import
+    the policy package.
+    """
+    async with config_change(session):
+        return await insert_policy(session, document=document, author=author, comment=comment)
+
+
+async def insert_policy(
+    session: AsyncSession, *, document: dict[str, Any], author: str, comment: str
+) -> int:
+    latest = await session.scalar(select(func.max(col(PolicyVersion.version))))
+    version = int(latest or 0) + 1
+    session.add(PolicyVersion(version=version, document=document, author=author, comment=comment))
+    await session.flush()
+    return version
+
+
+async def get_policy(session: AsyncSession, *, version: int | None = None) -> PolicyVersion | None:
+    """The current (highest) policy version, or the given one; None if there is none."""
+    stmt = select(PolicyVersion)
+    if version is None:
+        stmt = stmt.order_by(col(PolicyVersion.version).desc()).limit(1)
+    else:
+        stmt = stmt.where(col(PolicyVersion.version) == version)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def list_policy_versions(session: AsyncSession, *, limit: int = 50) -> list[PolicyVersion]:
+    """Newest first."""
+    stmt = select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def ensure_default_policy(session: AsyncSession) -> int | None:
+    """Store the reject-everything policy if no policy exists; returns its version or None."""
+    if await get_policy(session) is not None:
+        await session.rollback()
+        return None
+    async with config_change(session):
+        if await get_policy(session) is not None:
+            return None
+        return await insert_policy(
+            session,
+            document=default_policy(),
+            author=DEFAULT_POLICY_AUTHOR,
+            comment="default: reject everything until a policy is loaded",
+        )
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+async def create_group(session: AsyncSession, *, group: GroupCreate) -> Group:
+    async with config_change(session):
+        if await _group_by_name(session, group.name) is not None:
+            raise AlreadyExistsError(f"group {group.name!r} already exists")
+        row = Group.model_validate(group)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def list_groups(session: AsyncSession) -> list[Group]:
+    return list((await session.execute(select(Group).order_by(col(Group.name)))).scalars())
+
+
+async def get_group(session: AsyncSession, *, name: str) -> Group:
+    row = await _group_by_name(session, name)
+    if row is None:
+        raise NotFoundError(f"group {name!r} does not exist")
+    return row
+
+
+async def delete_group(session: AsyncSession, *, name: str) -> None:
+    async with config_change(session):
+        row = await get_group(session, name=name)
+        await session.execute(delete(UserGroup).where(col(UserGroup.group_id) == row.id))
+        await session.delete(row)
+
+
+async def _group_by_name(session: AsyncSession, name: str) -> Group | None:
+    stmt = select(Group).where(col(Group.name) == name)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def _resolve_groups(
+    session: AsyncSession, names: Iterable[str], *, create: bool
+) -> list[Group]:
+    groups = []
+    for name in dict.fromkeys(names):
+        row = await _group_by_name(session, check_name(name))
+        if row is None:
+            if not create:
+                raise NotFoundError(f"group {name!r} does not exist")
+            row = Group(name=name)
+            session.add(row)
+            await session.flush()
+        groups.append(row)
+    return groups
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession, *, user: UserCreate, box: SecretBox, create_groups: bool = False
+) -> UserPublic:
+    """Create a user; its password is stored encrypted. Missing groups are an error unless
+    ``create_groups`` (then they are created)."""
+    async with config_change(session):
+        if await _user_by_name(session, user.name) is not None:
+            raise AlreadyExistsError(f"user {user.name!r} already exists")
+        groups = await _resolve_groups(session, user.groups, create=create_groups)
+        row = User(
+            name=user.name,
+            enabled=user.enabled,
+            description=user.description,
+            password_enc=box.encrypt(user.password, purpose=PURPOSE_USER_PASSWORD),
+        )
+        session.add(row)
+        await session.flush()
+        for group in groups:
+            session.add(UserGroup(user_id=row.id, group_id=group.id))  # type: ignore[arg-type]
+        await session.flush()
+    return _user_public(row, [g.name for g in groups])
+
+
+async def list_users(session: AsyncSession) -> list[UserPublic]:
+    rows = list((await session.execute(select(User).order_by(col(User.name)))).scalars())
+    groups = await _groups_by_user(session)
+    return [_user_public(row, groups.get(row.id or 0, [])) for row in rows]
+
+
+async def get_user(session: AsyncSession, *, name: str) -> UserPublic:
+    row = await _user_by_name(session, name)
+    if row is None:
+        raise NotFoundError(f"user {name!r} does not exist")
+    groups = await _groups_by_user(session, user_id=row.id)
+    return _user_public(row, groups.get(row.id or 0, []))
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    name: str,
+    update: UserUpdate,
+    box: SecretBox,
+    create_groups: bool = False,
+) -> UserPublic:
+    async with config_change(session):
+        row = await _user_by_name(session, name)
+        if row is None:
+            raise NotFoundError(f"user {name!r} does not exist")
+        if update.password is not None:
+            row.password_enc = box.encrypt(update.password, purpose=PURPOSE_USER_PASSWORD)
+        if update.enabled is not None:
+            row.enabled = update.enabled
+        if update.description is not None:
+            row.description = update.description
+        row.updated_at = utcnow()
+        if update.groups is not None:
+            groups = await _resolve_groups(session, update.groups, create=create_groups)
+            await session.execute(delete(UserGroup).where(col(UserGroup.user_id) == row.id))
+            for group in groups:
+                session.add(UserGroup(user_id=row.id, group_id=group.id))  # type: ignore[arg-type]
+        await session.flush()
+        names = (await _groups_by_user(session, user_id=row.id)).get(row.id or 0, [])
+    return _user_public(row, names)
+
+
+async def delete_user(session: AsyncSession, *, name: str) -> None:
+    async with config_change(session):
+        row = await _user_by_name(session, name)
+        if row is None:
+            raise NotFoundError(f"user {name!r} does not exist")
+        await session.execute(delete(UserGroup).where(col(UserGroup.user_id) == row.id))
+        await session.delete(row)
+
+
+async def _user_by_name(session: AsyncSession, name: str) -> User | None:
+    return (await session.execute(select(User).where(col(User.name) == name))).scalars().first()
+
+
+async def _groups_by_user(
+    session: AsyncSession, *, user_id: int | None = None
+) -> dict[int, list[str]]:
+    stmt = (
+        select(col(UserGroup.user_id), col(Group.name))
+        .join(Group, col(Group.id) == col(UserGroup.group_id))
+        .order_by(col(Group.name))
+    )
+    if user_id is not None:
+        stmt = stmt.where(col(UserGroup.user_id) == user_id)
+    out: dict[int, list[str]] = {}
+    for uid, group_name in (await session.execute(stmt)).all():
+        out.setdefault(uid, []).append(group_name)
+    return out
+
+
+def _user_public(row: User, groups: list[str]) -> UserPublic:
+    assert row.id is not None
+    return UserPublic(
+        id=row.id,
+        name=row.name,
+        enabled=row.enabled,
+        description=row.description,
+        groups=sorted(groups),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# --- NAS clients ---------------------------------------------------------------------------
+
+
+async def create_client(
+    session: AsyncSession, *, client: NasClientCreate, box: SecretBox
+) -> NasClientPublic:
+    """Create a NAS client; its RADIUS secret and TACACS+ key are stored encrypted."""
+    async with config_change(session):
+        if await _client_by_name(session, client.name) is not None:
+            raise AlreadyExistsError(f"client {client.name!r} already exists")
+        row = NasClient(
+            **client.model_dump(exclude={"secret", "tacacs_key"}),
+            secret_enc=box.encrypt(client.secret, purpose=PURPOSE_NAS_SECRET),
+            tacacs_key_enc=(
+                box.encrypt(client.tacacs_key, purpose=PURPOSE_TACACS_KEY)
+                if client.tacacs_key
+                else None
+            ),
+        )
+        session.add(row)
+        await session.flush()
+    return _client_public(row)
+
+
+async def list_clients(session: AsyncSession) -> list[NasClientPublic]:
+    stmt = select(NasClient).order_by(col(NasClient.name))
+    return [_client_public(row) for row in (await session.execute(stmt)).scalars()]
+
+
+async def get_client(session: AsyncSession, *, name: str) -> NasClientPublic:
+    row = await _client_by_name(session, name)
+    if row is None:
+        raise NotFoundError(f"client {name!r} does not exist")
+    return _client_public(row)
+
+
+async def update_client(
+    session: AsyncSession, *, name: str, update: NasClientUpdate, box: SecretBox
+) -> NasClientPublic:
+    async with config_change(session):
+        row = await _client_by_name(session, name)
+        if row is None:
+            raise NotFoundError(f"client {name!r} does not exist")
+        changes = update.model_dump(exclude_unset=True, exclude={"secret", "tacacs_key"})
+        for field, value in changes.items():
+            if value is not None:
+                setattr(row, field, value)
+        if update.secret is not None:
+            row.secret_enc = box.encrypt(update.secret, purpose=PURPOSE_NAS_SECRET)
+        if "tacacs_key" in update.model_fields_set:
+            row.tacacs_key_enc = (
+                box.encrypt(update.tacacs_key, purpose=PURPOSE_TACACS_KEY)
+                if update.tacacs_key
+                else None
+            )
+        row.updated_at = utcnow()
+        await session.flush()
+    return _client_public(row)
+
+
+async def delete_client(session: AsyncSession, *, name: str) -> None:
+    async with config_change(session):
+        row = await _client_by_name(session, name)
+        if row is None:
+            raise NotFoundError(f"client {name!r} does not exist")
+        await session.delete(row)
+
+
+async def update_client_seen(
+    session: AsyncSession, *, name: str, last_seen: datetime, message_authenticator_seen: bool
+) -> None:
+    """Record that a client talked to us (runtime state: does not bump the config version).
+
+    ``message_authenticator_seen`` is sticky: once True it stays True. ``last_seen`` only moves
+    forward.
+    """
+    table = NasClient.__table__  # type: ignore[attr-defined]
+    async with _write(session):
+        await session.execute(
+            update(table)
+            .where(table.c.name == name)
+            .values(
+                last_seen=func.coalesce(
+                    func.max(table.c.last_seen, last_seen)
+                    if _dialect(session) == "sqlite"
+                    else func.greatest(table.c.last_seen, last_seen),
+                    last_seen,
+                ),
+                message_authenticator_seen=table.c.message_authenticator_seen
+                | message_authenticator_seen,
+            )
+        )
+
+
+async def _client_by_name(session: AsyncSession, name: str) -> NasClient | None:
+    stmt = select(NasClient).where(col(NasClient.name) == name)
+    return (await session.execute(stmt)).scalars().first()
+
+
+def _client_public(row: NasClient) -> NasClientPublic:
+    assert row.id is not None
+    return NasClientPublic(
+        **row.model_dump(exclude={"secret_enc", "tacacs_key_enc"}),
+        has_tacacs_key=row.tacacs_key_enc is not None,
+    )
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+async def create_endpoint(session: AsyncSession, *, endpoint: EndpointCreate) -> Endpoint:
+    async with config_change(session):
+        if await _endpoint_by_mac(session, endpoint.mac) is not None:
+            raise AlreadyExistsError(f"endpoint {endpoint.mac} already exists")
+        row = Endpoint.model_validate(endpoint)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def list_endpoints(session: AsyncSession) -> list[Endpoint]:
+    return list((await session.execute(select(Endpoint).order_by(col(Endpoint.mac)))).scalars())
+
+
+async def get_endpoint(session: AsyncSession, *, mac: str) -> Endpoint:
+    row = await _endpoint_by_mac(session, normalize_mac(mac))
+    if row is None:
+        raise NotFoundError(f"endpoint {mac} does not exist")
+    return row
+
+
+async def update_endpoint(session: AsyncSession, *, mac: str, update: EndpointUpdate) -> Endpoint:
+    async with config_change(session):
+        row = await get_endpoint(session, mac=mac)
+        for field, value in update.model_dump(exclude_unset=True).items():
+            setattr(row, field, value)
+        await session.flush()
+    return row
+
+
+async def delete_endpoint(session: AsyncSession, *, mac: str) -> None:
+    async with config_change(session):
+        row = await get_endpoint(session, mac=mac)
+        await session.delete(row)
+
+
+async def _endpoint_by_mac(session: AsyncSession, mac: str) -> Endpoint | None:
+    stmt = select(Endpoint).where(col(Endpoint.mac) == mac)
+    return (await session.execute(stmt)).scalars().first()
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+async def add_audit_records(session: AsyncSession, *, records: Sequence[AuditRecordIn]) -> int:
+    """Insert a batch of audit records in one transaction (Core executemany). Returns the count."""
+    if not records:
+        return 0
+    async with _write(session):
+        await session.execute(insert(_AUDIT), [asdict(record) for record in records])
+    return len(records)
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    limit: int = 100,
+    since_id: int | None = None,
+    username: str | None = None,
+    mac: str | None = None,
+    result: str | None = None,
+    nas_name: str | None = None,
+    protocol: str | None = None,
+    since: datetime | None = None,
+) -> list[AuditLog]:
+    """Audit rows in ascending id order.
+
+    Without ``since_id``: the newest ``limit`` matching rows (for ``tail``). With it: the first
+    ``limit`` matching rows with ``id > since_id`` (for ``--follow`` and paging forward).
+    """
+    stmt = select(AuditLog)
+    if username is not None:
+        stmt = stmt.where(col(AuditLog.username) == username)
+    if mac is not None:
+        stmt = stmt.where(col(AuditLog.mac) == normalize_mac(mac))
+    if result is not None:
+        stmt = stmt.where(col(AuditLog.result) == result)
+    if nas_name is not None:
+        stmt = stmt.where(col(AuditLog.nas_name) == nas_name)
+    if protocol is not None:
+        stmt = stmt.where(col(AuditLog.protocol) == protocol)
+    if since is not None:
+        stmt = stmt.where(col(AuditLog.ts) >= since)
+    if since_id is not None:
+        stmt = stmt.where(col(AuditLog.id) > since_id).order_by(col(AuditLog.id)).limit(limit)
+        return list((await session.execute(stmt)).scalars())
+    stmt = stmt.order_by(col(AuditLog.id).desc()).limit(limit)
+    return list(reversed((await session.execute(stmt)).scalars().all()))
+
+
+# --- accounting ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AccountingResult:
+    """What one `apply_accounting` batch did."""
+
+    started: int = 0
+    updated: int = 0
+    stopped: int = 0
+    closed_by_nas: int = 0
+    ignored: int = 0
+
+
+_COUNTERS = ("session_time", "input_octets", "output_octets", "input_packets", "output_packets")
+_DESCRIPTIVE = ("username", "mac", "nas_port_id", "framed_ip", "class_")
+
+
+async def apply_accounting(
+    session: AsyncSession, *, records: Sequence[AccountingRecordIn]
+) -> AccountingResult:
+    """Apply accounting records in order, in one transaction; idempotent and order-tolerant.
+
+    - Start inserts a session if its ``unique_key`` is new; a re-sent Start is ignored.
+    - Interim-Update refreshes counters and ``last_update`` of an active session (creating it if
+      the Start was lost); it never reopens a stopped session nor goes back in time.
+    - Stop closes the session with stop time, cause and final counters (creating it, stopped, if
+      nothing was seen before); a re-sent Stop changes nothing.
+    - Accounting-On / -Off close every active session of that NAS (matched on ``nas_ip`` and
+      ``nas_name``, those last updated no later than the event) with cause NAS-Reboot /
+      NAS-Request.
+    """
+    outcome = AccountingResult()
+    if not records:
+        return outcome
+    insert_ignore = _insert_ignore_factory(_dialect(session))
+    async with _write(session):
+        for record in records:
+            match record.status_type:
+                case AcctStatus.START:
+                    inserted = await _inserted(
+                        session, insert_ignore(_session_row(record, status="active"))
+                    )
+                    if inserted:
+                        outcome.started += 1
+                    else:
+                        outcome.ignored += 1
+                case AcctStatus.INTERIM_UPDATE:
+                    changed = await _rowcount(
+                        session,
+                        update(_ACCT)
+                        .where(
+                            _ACCT.c.unique_key == record.unique_key,
+                            _ACCT.c.status == "active",
+                            _ACCT.c.last_update <= record.event_time,
+                        )
+                        .values(last_update=record.event_time, **_changes(record)),
+                    )
+                    if not changed:
+                        changed = await _inserted(
+                            session, insert_ignore(_session_row(record, status="active"))
+                        )
+                    if changed:
+                        outcome.updated += 1
+                    else:
+                        outcome.ignored += 1
+                case AcctStatus.STOP:
+                    changed = await _rowcount(
+                        session,
+                        update(_ACCT)
+                        .where(_ACCT.c.unique_key == record.unique_key, _ACCT.c.status == "active")
+                        .values(
+                            status="stopped",
+                            stop_time=record.event_time,
+                            last_update=func.coalesce(record.event_time, _ACCT.c.last_update),
+                            terminate_cause=record.terminate_cause,
+                            **_changes(record),
+                        ),
+                    )
+                    if not changed:
+                        changed = await _inserted(
+                            session, insert_ignore(_session_row(record, status="stopped"))
+                        )
+                    if changed:
+                        outcome.stopped += 1
+                    else:
+                        outcome.ignored += 1
+                case AcctStatus.ACCOUNTING_ON | AcctStatus.ACCOUNTING_OFF:
+                    if record.nas_ip is None and record.nas_name is None:
+                        outcome.ignored += 1
+                        continue
+                    cause = (
+                        "NAS-Reboot"
+                        if record.status_type == AcctStatus.ACCOUNTING_ON
+                        else "NAS-Request"
+                    )
+                    stmt = update(_ACCT).where(
+                        _ACCT.c.status == "active", _ACCT.c.last_update <= record.event_time
+                    )
+                    if record.nas_ip is not None:
+                        stmt = stmt.where(_ACCT.c.nas_ip == record.nas_ip)
+                    if record.nas_name is not None:
+                        stmt = stmt.where(_ACCT.c.nas_name == record.nas_name)
+                    outcome.closed_by_nas += await _rowcount(
+                        session,
+                        stmt.values(
+                            status="stopped",
+                            stop_time=record.event_time,
+                            last_update=record.event_time,
+                            terminate_cause=cause,
+                        ),
+                    )
+                case _:
+                    outcome.ignored += 1
+    return outcome
+
+
+def _insert_ignore_factory(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (unique_key) DO NOTHING RETURNING id``: a row back means
+    inserted (rowcount is not reliable with RETURNING on every driver)."""
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return lambda row: (
+        insert_fn(_ACCT)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["unique_key"])
+        .returning(_ACCT.c.id)
+    )
+
+
+async def _inserted(session: AsyncSession, stmt: Any) -> int:
+    result = await session.execute(stmt)
+    return 1 if result.first() is not None else 0
+
+
+async def _rowcount(session: AsyncSession, stmt: Any) -> int:
+    result = await session.execute(stmt)
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)
+
+
+def _changes(record: AccountingRecordIn) -> dict[str, Any]:
+    """Counters and descriptive fields the record carries (None means "not sent")."""
+    values = {name: getattr(record, name) for name in _COUNTERS + _DESCRIPTIVE}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _session_row(record: AccountingRecordIn, *, status: str) -> dict[str, Any]:
+    start = record.event_time
+    if record.status_type != AcctStatus.START and record.session_time:
+        start = record.event_time - timedelta(seconds=record.session_time)
+    row: dict[str, Any] = {
+        "unique_key": record.unique_key,
+        "acct_session_id": record.acct_session_id,
+        "nas_name": record.nas_name,
+        "nas_ip": record.nas_ip,
+        "nas_port": record.nas_port,
+        "status": status,
+        "start_time": start,
+        "last_update": record.event_time,
+        "stop_time": record.event_time if status == "stopped" else None,
+        "terminate_cause": record.terminate_cause if status == "stopped" else None,
+        "username": None,
+        "mac": None,
+        "nas_port_id": None,
+        "framed_ip": None,
+        "class_": None,
+        "session_time": 0,
+        "input_octets": 0,
+        "output_octets": 0,
+        "input_packets": 0,
+        "output_packets": 0,
+    }
+    row.update(_changes(record))
+    return row
+
+
+async def list_sessions(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    username: str | None = None,
+    mac: str | None = None,
+    nas_name: str | None = None,
+    limit: int = 100,
+) -> list[AccountingSession]:
+    """Accounting sessions, most recently updated first."""
+    stmt = select(AccountingSession)
+    if status is not None:
+        stmt = stmt.where(col(AccountingSession.status) == status)
+    if username is not None:
+        stmt = stmt.where(col(AccountingSession.username) == username)
+    if mac is not None:
+        stmt = stmt.where(col(AccountingSession.mac) == normalize_mac(mac))
+    if nas_name is not None:
+        stmt = stmt.where(col(AccountingSession.nas_name) == nas_name)
+    stmt = stmt.order_by(
+        col(AccountingSession.last_update).desc(), col(AccountingSession.id).desc()
+    ).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- the runtime snapshot ------------------------------------------------------------------
+
+
+async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> RuntimeConfig:
+    """Everything the servers need, decrypted, read in ONE transaction (one snapshot).
+
+    PostgreSQL reads at REPEATABLE READ; SQLite reads inside one explicit BEGIN (see
+    `nac.db.engine.configure_sqlite`). Without a stored policy, the default (reject everything)
+    is returned with ``policy_version`` 0. Raises `SecretError` naming the row that does not
+    decrypt.
+    """
+    if _dialect(session) == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        version = await get_config_version(session)
+        policy_row = await get_policy(session)
+        clients = []
+        for c in (await session.execute(select(NasClient).order_by(col(NasClient.name)))).scalars():
+            clients.append(
+                RuntimeClient(
+                    name=c.name,
+                    addresses=tuple(c.addresses),
+                    secret=_decrypt(box, c.secret_enc, PURPOSE_NAS_SECRET, f"client {c.name}"),
+                    tacacs_key=(
+                        _decrypt(box, c.tacacs_key_enc, PURPOSE_TACACS_KEY, f"client {c.name}")
+                        if c.tacacs_key_enc is not None
+                        else None
+                    ),
+                    vendor=c.vendor,
+                    device_group=c.device_group,
+                    location=c.location,
+                    require_message_authenticator=c.require_message_authenticator,
+                    limit_proxy_state=c.limit_proxy_state,
+                )
+            )
+        groups = await _groups_by_user(session)
+        users = tuple(
+            RuntimeUser(
+                name=u.name,
+                password=_decrypt(box, u.password_enc, PURPOSE_USER_PASSWORD, f"user {u.name}"),
+                enabled=u.enabled,
+                groups=tuple(groups.get(u.id or 0, ())),
+            )
+            for u in (await session.execute(select(User).order_by(col(User.name)))).scalars()
+        )
+        endpoints = tuple(
+            RuntimeEndpoint(mac=e.mac, profile=e.profile, group=e.group)
+            for e in await list_endpoints(session)
+        )
+        return RuntimeConfig(
+            version=version,
+            policy=policy_row.document if policy_row is not None else default_policy(),
+            policy_version=policy_row.version if policy_row is not None else 0,
+            clients=tuple(clients),
+            users=users,
+            endpoints=endpoints,
+        )
+    finally:
+        await session.rollback()  # end the read transaction (expires the ORM rows read)
+
+
+def _decrypt(box: SecretBox, blob: bytes, purpose: str, what: str) -> str:
+    try:
+        return box.decrypt(blob, purpose=purpose)
+    except SecretError as exc:
+        raise SecretError(f"{what}: {exc}") from None
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    """True when there are no clients, users, groups or endpoints, and no policy other than
+    the untouched built-in default."""
+    for model in (NasClient, User, Group, Endpoint):
+        if await session.scalar(select(func.count()).select_from(model)):
+            return False
+    for row in await list_policy_versions(session, limit=1000):
+        if row.author != DEFAULT_POLICY_AUTHOR or row.document != default_policy():
+            return False
+    return True

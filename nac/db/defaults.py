@@ -1,0 +1,100 @@
+"""Built-in policy documents: the reject-everything default and the demo policy."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+DEFAULT_POLICY_AUTHOR = "nac"
+
+_DEFAULT_POLICY: dict[str, Any] = {
+    "results": {
+        "deny": {"decision": "reject", "description": "no policy loaded: everything is rejected"}
+    },
+    "policy_sets": [
+        {
+            "name": "default",
+            "description": (
+                "No policy loaded yet: every request is rejected. "
+                "Load one with 'nac policy load FILE.json'."
+            ),
+            "condition": None,
+            "authentication": [
+                {
+                    "name": "local-users",
+                    "condition": None,
+                    "identity_source": "internal_users",
+                    "if_not_found": "reject",
+                    "if_failed": "reject",
+                }
+            ],
+            "authorization": [],
+            "default_result": "deny",
+        }
+    ],
+}
+
+_DEMO_POLICY: dict[str, Any] = {
+    "results": {
+        "employees-vlan100": {"decision": "accept", "vlan": "100"},
+        "contractors-vlan200": {"decision": "accept", "vlan": "200", "session_timeout": 3600},
+        "printers-vlan300": {"decision": "accept", "vlan": "300"},
+        "deny": {"decision": "reject"},
+    },
+    "policy_sets": [
+        {
+            "name": "default",
+            "description": "Wired and wireless network access",
+            "condition": None,
+            "authentication": [
+                {
+                    "name": "mab",
+                    "condition": {"attr": "auth.method", "op": "equals", "value": "mab"},
+                    "identity_source": "endpoints",
+                    "if_not_found": "reject",
+                    "if_failed": "reject",
+                },
+                {
+                    "name": "local-users",
+                    "condition": None,
+                    "identity_source": "internal_users",
+                    "if_not_found": "reject",
+                    "if_failed": "reject",
+                },
+            ],
+            "authorization": [
+                {
+                    "name": "employees",
+                    "condition": {"attr": "user.groups", "op": "contains", "value": "employees"},
+                    "result": "employees-vlan100",
+                },
+                {
+                    "name": "contractors",
+                    "condition": {"attr": "user.groups", "op": "contains", "value": "contractors"},
+                    "result": "contractors-vlan200",
+                },
+                {
+                    "name": "known-printers",
+                    "condition": {
+                        "all": [
+                            {"attr": "auth.method", "op": "equals", "value": "mab"},
+                            {"attr": "endpoint.profile", "op": "equals", "value": "printer"},
+                        ]
+                    },
+                    "result": "printers-vlan300",
+                },
+            ],
+            "default_result": "deny",
+        }
+    ],
+}
+
+
+def default_policy() -> dict[str, Any]:
+    """A fresh copy of the policy that rejects everything (default_result "deny")."""
+    return copy.deepcopy(_DEFAULT_POLICY)
+
+
+def demo_policy() -> dict[str, Any]:
+    """A fresh copy of the demo policy."""
+    return copy.deepcopy(_DEMO_POLICY)

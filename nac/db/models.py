@@ -1,0 +1,335 @@
+"""SQLModel tables (a model family per table where a public form is useful).
+
+``XBase`` holds the fields an operator edits, ``XCreate`` what creating one takes (plaintext
+secrets, encrypted by crud before storage), ``XUpdate`` a partial change, ``X(table=True)`` the
+row and ``XPublic`` what may be shown (never a secret). Timestamps are timezone-aware UTC.
+Every schema change here needs a hand-written Alembic migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import field_validator
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+from nac.db.types import BigIntegerPK, UTCDateTime, utcnow
+
+_JSON_OR_NULL = JSON(none_as_null=True)
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+VENDORS = ("generic", "cisco", "aruba", "juniper", "hpe")
+AUTO_YES_NO = ("auto", "yes", "no")
+Vendor = Literal["generic", "cisco", "aruba", "juniper", "hpe"]
+AutoYesNo = Literal["auto", "yes", "no"]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_MAC_HEX_RE = re.compile(r"^[0-9a-f]{12}$")
+
+
+def normalize_mac(value: str) -> str:
+    """``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``, ``aabbccddeeff`` -> ``aa:bb:cc:dd:ee:ff``."""
+    digits = re.sub(r"[:\-.\s]", "", value.strip().lower())
+    if not _MAC_HEX_RE.match(digits):
+        raise ValueError(f"not a MAC address: {value!r}")
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def normalize_cidr(value: str) -> str:
+    """``10.0.0.1`` -> ``10.0.0.1/32``; ``10.1.2.3/24`` -> ``10.1.2.0/24``; IPv6 alike."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR: {value!r}") from None
+
+
+def check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"invalid name {value!r}: 1-128 of letters, digits and . _ @ + -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+# --- NAS clients ---------------------------------------------------------------------------
+
+
+class NasClientBase(SQLModel):
+    name: str = Field(unique=True, max_length=128)
+    addresses: list[str] = Field(default_factory=list, sa_type=JSON)
+    vendor: str = Field(default="generic", max_length=32)
+    device_group: str = Field(default="", max_length=128)
+    location: str = Field(default="", max_length=128)
+    require_message_authenticator: str = Field(default="auto", max_length=8)
+    limit_proxy_state: str = Field(default="auto", max_length=8)
+    description: str = Field(default="", max_length=1024)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one address (IP or CIDR) is required")
+        return list(dict.fromkeys(normalize_cidr(v) for v in value))
+
+    @field_validator("vendor")
+    @classmethod
+    def _vendor(cls, value: str) -> str:
+        if value not in VENDORS:
+            raise ValueError(f"must be one of {', '.join(VENDORS)} (got {value!r})")
+        return value
+
+    @field_validator("require_message_authenticator", "limit_proxy_state")
+    @classmethod
+    def _auto_yes_no(cls, value: str) -> str:
+        if value not in AUTO_YES_NO:
+            raise ValueError(f"must be auto, yes or no (got {value!r})")
+        return value
+
+
+class NasClientCreate(NasClientBase):
+    secret: str = Field(repr=False, min_length=1, max_length=128)
+    tacacs_key: str | None = Field(default=None, repr=False, max_length=128)
+
+
+class NasClientUpdate(SQLModel):
+    addresses: list[str] | None = None
+    secret: str | None = Field(default=None, repr=False, min_length=1, max_length=128)
+    tacacs_key: str | None = Field(default=None, repr=False, max_length=128)
+    vendor: Vendor | None = None
+    device_group: str | None = None
+    location: str | None = None
+    require_message_authenticator: AutoYesNo | None = None
+    limit_proxy_state: AutoYesNo | None = None
+    description: str | None = None
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else NasClientBase._addresses(value)
+
+
+class NasClient(NasClientBase, table=True):
+    __tablename__ = "nas_clients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret_enc: bytes = Field(sa_type=LargeBinary, repr=False)
+    tacacs_key_enc: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_authenticator_seen: bool = False
+
+
+class NasClientPublic(NasClientBase):
+    id: int
+    has_tacacs_key: bool
+    created_at: datetime
+    updated_at: datetime
+    last_seen: datetime | None
+    message_authenticator_seen: bool
+
+
+# --- groups and users ----------------------------------------------------------------------
+
+
+class GroupBase(SQLModel):
+    name: str = Field(unique=True, max_length=128)
+    description: str = Field(default="", max_length=1024)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+
+class GroupCreate(GroupBase):
+    pass
+
+
+class Group(GroupBase, table=True):
+    __tablename__ = "groups"
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class UserGroup(SQLModel, table=True):
+    __tablename__ = "user_groups"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    group_id: int = Field(foreign_key="groups.id", primary_key=True, ondelete="CASCADE", index=True)
+
+
+class UserBase(SQLModel):
+    name: str = Field(unique=True, max_length=128)
+    enabled: bool = True
+    description: str = Field(default="", max_length=1024)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+
+class UserCreate(UserBase):
+    password: str = Field(repr=False, min_length=1, max_length=256)
+    groups: list[str] = Field(default_factory=list)
+
+
+class UserUpdate(SQLModel):
+    password: str | None = Field(default=None, repr=False, min_length=1, max_length=256)
+    enabled: bool | None = None
+    description: str | None = None
+    groups: list[str] | None = None
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    password_enc: bytes = Field(sa_type=LargeBinary, repr=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserPublic(UserBase):
+    id: int
+    groups: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+
+class EndpointBase(SQLModel):
+    mac: str = Field(unique=True, max_length=17)
+    profile: str | None = Field(default=None, max_length=128)
+    group: str | None = Field(default=None, max_length=128)
+    description: str = Field(default="", max_length=1024)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        return normalize_mac(value)
+
+
+class EndpointCreate(EndpointBase):
+    pass
+
+
+class EndpointUpdate(SQLModel):
+    profile: str | None = None
+    group: str | None = None
+    description: str | None = None
+
+
+class Endpoint(EndpointBase, table=True):
+    __tablename__ = "endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+class PolicyVersion(SQLModel, table=True):
+    """One stored policy document; the current policy is the highest ``version``."""
+
+    __tablename__ = "policy_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    document: dict[str, Any] = Field(sa_type=JSON)
+    author: str = Field(default="", max_length=128)
+    comment: str = Field(default="", max_length=1024)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConfigState(SQLModel, table=True):
+    """Single row (id=1) whose ``version`` is bumped with every config change."""
+
+    __tablename__ = "config_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- audit and accounting ------------------------------------------------------------------
+
+
+class AuditLog(SQLModel, table=True):
+    """One access decision (RADIUS or TACACS+)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntegerPK)
+    ts: datetime = Field(sa_type=UTCDateTime, index=True)
+    node: str = Field(default="", max_length=128)
+    protocol: str = Field(max_length=16)
+    nas_name: str | None = Field(default=None, max_length=128)
+    nas_ip: str | None = Field(default=None, max_length=45)
+    username: str | None = Field(default=None, max_length=253, index=True)
+    mac: str | None = Field(default=None, max_length=17, index=True)
+    method: str | None = Field(default=None, max_length=32)
+    result: str = Field(max_length=16, index=True)
+    reason_code: int = 0
+    reason: str = ""
+    policy_set: str | None = Field(default=None, max_length=128)
+    authentication_rule: str | None = Field(default=None, max_length=128)
+    authorization_rule: str | None = Field(default=None, max_length=128)
+    profile: str | None = Field(default=None, max_length=128)
+    session_class: str | None = Field(default=None, max_length=253)
+    latency_us: int = 0
+    request: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+    reply: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+    trace: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+
+
+class AccountingSession(SQLModel, table=True):
+    """One accounting session, keyed by Acct-Unique-Session-Id (or a derived hash)."""
+
+    __tablename__ = "accounting_sessions"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntegerPK)
+    unique_key: str = Field(unique=True, max_length=128)
+    acct_session_id: str = Field(default="", max_length=253)
+    username: str | None = Field(default=None, max_length=253, index=True)
+    mac: str | None = Field(default=None, max_length=17, index=True)
+    nas_name: str | None = Field(default=None, max_length=128)
+    nas_ip: str | None = Field(default=None, max_length=45, index=True)
+    nas_port: int | None = Field(default=None, sa_type=BigInteger)
+    nas_port_id: str | None = Field(default=None, max_length=253)
+    framed_ip: str | None = Field(default=None, max_length=45)
+    class_: str | None = Field(
+        default=None, sa_column=Column("class", String(253), key="class_", nullable=True)
+    )
+    status: str = Field(default="active", max_length=16, index=True)
+    start_time: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_update: datetime = Field(sa_type=UTCDateTime)
+    stop_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    session_time: int = Field(default=0, sa_type=BigInteger)
+    input_octets: int = Field(default=0, sa_type=BigInteger)
+    output_octets: int = Field(default=0, sa_type=BigInteger)
+    input_packets: int = Field(default=0, sa_type=BigInteger)
+    output_packets: int = Field(default=0, sa_type=BigInteger)
+    terminate_cause: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,47 @@
+"""What running servers hold in memory: plain frozen dataclasses, secrets decrypted.
+
+Produced by `nac.db.crud.load_runtime_config` in one transaction; never written back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeClient:
+    name: str
+    addresses: tuple[str, ...]  # CIDR strings, IPv4 and IPv6, normalized
+    secret: str = field(repr=False)
+    tacacs_key: str | None = field(repr=False)
+    vendor: str  # generic | cisco | aruba | juniper | hpe
+    device_group: str
+    location: str
+    require_message_authenticator: str  # auto | yes | no
+    limit_proxy_state: str  # auto | yes | no
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeUser:
+    name: str
+    password: str = field(repr=False)
+    enabled: bool
+    groups: tuple[str, ...]  # sorted group names
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEndpoint:
+    mac: str  # aa:bb:cc:dd:ee:ff
+    profile: str | None
+    group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    version: int  # config_state.version when read
+    policy: dict[str, Any]  # the current policy document (treat as read-only)
+    policy_version: int  # 0 when no policy is stored (then `policy` is the reject-all default)
+    clients: tuple[RuntimeClient, ...]
+    users: tuple[RuntimeUser, ...]
+    endpoints: tuple[RuntimeEndpoint, ...]

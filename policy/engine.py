@@ -1,0 +1,234 @@
+"""`evaluate(snapshot, ctx, resolver) -> Decision`: the whole policy decision, pure and synchronous.
+
+1. The first enabled policy set whose condition matches is used (monitor sets are counted and
+   passed over); none: reject 12001.
+2. Its first enabled authentication rule that matches names the identity source; the resolver
+   checks the credentials. Not found / failed / error: the rule's ``if_not_found`` / ``if_failed``
+   / ``if_error`` says reject (with the resolver's code and words) or continue without identity.
+3. Its authorization rules in order: the first enabled match applies its result; monitor matches
+   are recorded and passed over; disabled rules are skipped. No match: the default result.
+
+The engine keeps no state. Trace words are rendered when someone reads them, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Final
+
+from policy.conditions import Condition
+from policy.model import (
+    REASON_WORDS,
+    AccessContext,
+    AuthnResult,
+    AuthnStatus,
+    AuthorizationProfile,
+    Decision,
+    Identity,
+    IdentityResolver,
+    Outcome,
+    ReasonCode,
+    Stage,
+    TraceStep,
+)
+from policy.rules import AuthenticationRule, FailAction, PolicySet, PolicySnapshot, RuleState
+
+__all__ = ["evaluate"]
+
+_ENABLED: Final = RuleState.ENABLED
+_DISABLED: Final = RuleState.DISABLED
+_MONITOR: Final = RuleState.MONITOR
+_ACCEPT: Final = Outcome.ACCEPT
+_REJECT: Final = Outcome.REJECT
+_OK: Final = AuthnStatus.OK
+_POLICY_SET: Final = Stage.POLICY_SET.value
+_AUTHENTICATION: Final = Stage.AUTHENTICATION.value
+_IDENTITY: Final = Stage.IDENTITY.value
+_AUTHORIZATION: Final = Stage.AUTHORIZATION.value
+_RESULT: Final = Stage.RESULT.value
+_ALWAYS: Final = "no condition: always matches"
+_SKIPPED: Final = "disabled: skipped"
+
+
+def _words(condition: Condition, ctx: AccessContext, identity: Identity | None) -> partial[str]:
+    return partial(condition.explain, ctx, identity)
+
+
+def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityResolver) -> Decision:
+    """Decide one access request. Never raises for a snapshot and a resolver that keep the rules."""
+    trace: list[TraceStep] = []
+    hits: list[str] = []
+    why: str | Callable[[], str]
+
+    # 1. policy set
+    chosen: PolicySet | None = None
+    for ps in snapshot.policy_sets:
+        state = ps.state
+        if state is _DISABLED:
+            trace.append(TraceStep(_POLICY_SET, ps.name, False, _SKIPPED))
+            continue
+        cond = ps.condition
+        if cond is None:
+            matched, why = True, _ALWAYS
+        else:
+            matched, why = cond.test(ctx, None), _words(cond, ctx, None)
+        trace.append(TraceStep(_POLICY_SET, ps.name, matched, why, state is _MONITOR))
+        if matched:
+            hits.append(ps.key)
+            if state is _ENABLED:
+                chosen = ps
+                break
+    if chosen is None:
+        return _reject(ReasonCode.NO_POLICY_SET_MATCHED, None, None, None, None, trace, hits)
+
+    # 2. authentication
+    authn: AuthenticationRule | None = None
+    for rule in chosen.authentication:
+        state = rule.state
+        if state is _DISABLED:
+            trace.append(TraceStep(_AUTHENTICATION, rule.name, False, _SKIPPED))
+            continue
+        cond = rule.condition
+        if cond is None:
+            matched, why = True, _ALWAYS
+        else:
+            matched, why = cond.test(ctx, None), _words(cond, ctx, None)
+        trace.append(TraceStep(_AUTHENTICATION, rule.name, matched, why, state is _MONITOR))
+        if matched:
+            hits.append(rule.key)
+            if state is _ENABLED:
+                authn = rule
+                break
+    if authn is None:
+        code = ReasonCode.NO_AUTHENTICATION_RULE_MATCHED
+        return _reject(code, chosen.name, None, None, None, trace, hits)
+
+    result = resolver.authenticate(authn.identity_source, ctx)
+    identity = result.identity
+    if result.status is _OK:
+        trace.append(TraceStep(_IDENTITY, authn.identity_source, True, partial(_ok_words, result)))
+    else:
+        action = _action(authn, result.status)
+        trace.append(
+            TraceStep(_IDENTITY, authn.identity_source, False, partial(_fail_words, result, action))
+        )
+        if action is FailAction.REJECT:
+            code = result.reason_code
+            reason = result.reason or REASON_WORDS.get(code, code.name.lower())
+            return _reject(code, chosen.name, authn.name, None, identity, trace, hits, reason)
+        identity = None
+
+    # 3. authorization
+    for az in chosen.authorization:
+        state = az.state
+        if state is _DISABLED:
+            trace.append(TraceStep(_AUTHORIZATION, az.name, False, _SKIPPED))
+            continue
+        cond = az.condition
+        if cond is None:
+            matched, why = True, _ALWAYS
+        else:
+            matched, why = cond.test(ctx, identity), _words(cond, ctx, identity)
+        if state is _MONITOR:
+            trace.append(TraceStep(_AUTHORIZATION, az.name, matched, why, True))
+            if matched:
+                hits.append(az.key)
+            continue
+        trace.append(TraceStep(_AUTHORIZATION, az.name, matched, why))
+        if matched:
+            hits.append(az.key)
+            profile = az.profile
+            if profile.decision is _ACCEPT:
+                reason = f"accepted by rule {az.name}"
+                code = ReasonCode.AUTHENTICATION_SUCCEEDED
+            else:
+                reason = f"denied by rule {az.name}"
+                code = ReasonCode.DENIED_BY_RULE
+            return _decide(
+                profile, code, reason, chosen.name, authn.name, az.name, identity, trace, hits
+            )
+
+    profile = chosen.default_profile
+    if profile.decision is _ACCEPT:
+        reason = f"no rule matched; accepted by default result {profile.name}"
+        code = ReasonCode.AUTHENTICATION_SUCCEEDED
+    else:
+        code = ReasonCode.NO_AUTHORIZATION_RULE_MATCHED
+        reason = REASON_WORDS[code]
+    return _decide(profile, code, reason, chosen.name, authn.name, None, identity, trace, hits)
+
+
+def _action(rule: AuthenticationRule, status: AuthnStatus) -> FailAction:
+    if status is AuthnStatus.NOT_FOUND:
+        return rule.if_not_found
+    if status is AuthnStatus.ERROR:
+        return rule.if_error
+    return rule.if_failed  # failed, disabled, unsupported
+
+
+def _ok_words(result: AuthnResult) -> str:
+    identity = result.identity
+    if identity is None:
+        return f"authenticated ({int(result.reason_code)} {result.reason})"
+    groups = ", ".join(sorted(identity.groups)) or "none"
+    return f"authenticated as {identity.name} from {identity.source} (groups: {groups})"
+
+
+def _fail_words(result: AuthnResult, action: FailAction) -> str:
+    reason = result.reason or REASON_WORDS.get(result.reason_code, "")
+    then = "reject" if action is FailAction.REJECT else "continue without identity"
+    return f"{result.status.value}: {int(result.reason_code)} {reason}; {then}"
+
+
+def _decide(
+    profile: AuthorizationProfile,
+    code: ReasonCode,
+    reason: str,
+    policy_set: str,
+    authentication_rule: str,
+    authorization_rule: str | None,
+    identity: Identity | None,
+    trace: list[TraceStep],
+    hits: list[str],
+) -> Decision:
+    outcome = profile.decision
+    trace.append(TraceStep(_RESULT, profile.name, outcome is _ACCEPT, reason))
+    return Decision(
+        outcome,
+        code,
+        reason,
+        policy_set,
+        authentication_rule,
+        authorization_rule,
+        profile,
+        identity,
+        tuple(trace),
+        tuple(hits),
+    )
+
+
+def _reject(
+    code: ReasonCode,
+    policy_set: str | None,
+    authentication_rule: str | None,
+    authorization_rule: str | None,
+    identity: Identity | None,
+    trace: list[TraceStep],
+    hits: list[str],
+    reason: str | None = None,
+) -> Decision:
+    words = REASON_WORDS[code] if reason is None else reason
+    trace.append(TraceStep(_RESULT, "reject", False, f"{int(code)} {words}"))
+    return Decision(
+        _REJECT,
+        code,
+        words,
+        policy_set,
+        authentication_rule,
+        authorization_rule,
+        None,
+        identity,
+        tuple(trace),
+        tuple(hits),
+    )

@@ -1,0 +1,290 @@
+"""Typed inputs and outputs of the policy engine.
+
+Everything here is immutable and free of I/O. `AccessContext` is what `nac.services` builds from a
+RADIUS or TACACS+ request; `Decision` is what `policy.engine.evaluate` hands back, with a trace of
+every step in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from types import MappingProxyType
+from typing import Final, Protocol
+
+__all__ = [
+    "REASON_WORDS",
+    "AccessContext",
+    "AuthnResult",
+    "AuthnStatus",
+    "AuthorizationProfile",
+    "Decision",
+    "EndpointInfo",
+    "Identity",
+    "IdentityResolver",
+    "NasInfo",
+    "Outcome",
+    "ReasonCode",
+    "Stage",
+    "TraceStep",
+]
+
+
+class Outcome(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
+class AuthnStatus(StrEnum):
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"  # wrong password, bad certificate
+    DISABLED = "disabled"
+    UNSUPPORTED = "unsupported"  # the source cannot check this method (CHAP vs hashed passwords)
+    ERROR = "error"  # the source is broken or unreachable
+
+
+class ReasonCode(IntEnum):
+    """Stable numbers for why a request ended as it did. Never renumber; only add."""
+
+    AUTHENTICATION_SUCCEEDED = 5200
+    NO_POLICY_SET_MATCHED = 12001
+    NO_AUTHENTICATION_RULE_MATCHED = 12002
+    UNKNOWN_USER = 12010
+    WRONG_PASSWORD = 12011
+    UNKNOWN_MAC = 12012
+    USER_DISABLED = 12013
+    METHOD_NOT_SUPPORTED = 12014
+    IDENTITY_SOURCE_ERROR = 12015
+    UNKNOWN_IDENTITY_SOURCE = 12016
+    NO_AUTHORIZATION_RULE_MATCHED = 12020
+    DENIED_BY_RULE = 12021
+    MISSING_CREDENTIALS = 12030
+
+
+REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
+    {
+        ReasonCode.AUTHENTICATION_SUCCEEDED: "authentication succeeded",
+        ReasonCode.NO_POLICY_SET_MATCHED: "no policy set matched",
+        ReasonCode.NO_AUTHENTICATION_RULE_MATCHED: "no authentication rule matched",
+        ReasonCode.UNKNOWN_USER: "unknown user",
+        ReasonCode.WRONG_PASSWORD: "wrong password",
+        ReasonCode.UNKNOWN_MAC: "unknown MAC",
+        ReasonCode.USER_DISABLED: "user disabled",
+        ReasonCode.METHOD_NOT_SUPPORTED: "authentication method not supported by identity source",
+        ReasonCode.IDENTITY_SOURCE_ERROR: "identity source error",
+        ReasonCode.UNKNOWN_IDENTITY_SOURCE: "unknown identity source",
+        ReasonCode.NO_AUTHORIZATION_RULE_MATCHED: "no rule matched",
+        ReasonCode.DENIED_BY_RULE: "denied by rule",
+        ReasonCode.MISSING_CREDENTIALS: "missing credentials",
+    }
+)
+
+
+class Stage(StrEnum):
+    """Where in the evaluation a `TraceStep` was taken."""
+
+    POLICY_SET = "policy_set"
+    AUTHENTICATION = "authentication"
+    IDENTITY = "identity"
+    AUTHORIZATION = "authorization"
+    RESULT = "result"
+
+
+@dataclass(frozen=True, slots=True)
+class NasInfo:
+    name: str
+    ip: str
+    device_group: str = ""
+    location: str = ""
+    vendor: str = "generic"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    mac: str
+    known: bool
+    profile: str | None = None
+    group: str | None = None
+
+
+_NO_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessContext:
+    """One access request as the policy sees it. `now` must be timezone-aware (UTC)."""
+
+    protocol: str  # "radius" | "tacacs"
+    now: datetime
+    nas: NasInfo
+    auth_method: str  # "pap", "chap", "mab", "mschapv2", "eap-md5", "eap-tls", "peap", "ttls", ...
+    username: str | None = None
+    mac: str | None = None  # normalized: lowercase aa:bb:cc:dd:ee:ff
+    endpoint: EndpointInfo | None = None
+    service_type: str | None = None
+    nas_port_type: str | None = None
+    nas_port_id: str | None = None
+    called_station_id: str | None = None
+    calling_station_id: str | None = None
+    ssid: str | None = None
+    posture: str = "unknown"
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    credentials: object | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("AccessContext.now must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    source: str
+    groups: frozenset[str]
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthnResult:
+    status: AuthnStatus
+    reason_code: ReasonCode
+    reason: str
+    identity: Identity | None
+
+
+class IdentityResolver(Protocol):
+    """Checks credentials against a named identity source. Supplied by `nac.services`.
+
+    Must not raise: a broken source is `AuthnStatus.ERROR` with `IDENTITY_SOURCE_ERROR`, an unknown
+    one `AuthnStatus.ERROR` with `UNKNOWN_IDENTITY_SOURCE`.
+    """
+
+    def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationProfile:
+    """What to grant, vendor-neutral; `nac.services` renders it into reply attributes."""
+
+    name: str
+    decision: Outcome
+    vlan: str | None = None
+    filter_id: str | None = None
+    acl: str | None = None
+    vendor_role: str | None = None
+    session_timeout: int | None = None
+    idle_timeout: int | None = None
+    reauth: bool = False
+    redirect_url: str | None = None
+    reply_message: str | None = None
+    custom: tuple[tuple[str, str], ...] = ()  # (dictionary attribute name, value), passed through
+
+    def summary(self) -> str:
+        """The profile in words, e.g. ``accept, vlan 200, session timeout 3600s``."""
+        parts = [self.decision.value]
+        for label, value in (
+            ("vlan", self.vlan),
+            ("filter-id", self.filter_id),
+            ("acl", self.acl),
+            ("role", self.vendor_role),
+            ("redirect", self.redirect_url),
+            ("reply message", self.reply_message),
+        ):
+            if value is not None:
+                shown = repr(value) if label == "reply message" else value
+                parts.append(f"{label} {shown}")
+        if self.session_timeout is not None:
+            parts.append(f"session timeout {self.session_timeout}s")
+        if self.idle_timeout is not None:
+            parts.append(f"idle timeout {self.idle_timeout}s")
+        if self.reauth:
+            parts.append("reauthenticate at timeout")
+        parts.extend(f"{name}={value!r}" for name, value in self.custom)
+        return ", ".join(parts)
+
+
+class TraceStep:
+    """One step of an evaluation: what was looked at, whether it matched, and why.
+
+    `detail` may be given as words or as a zero-argument callable that renders them; the engine
+    passes callables so the hot path never formats text that nobody reads. The words are rendered
+    on first access and kept. Immutable by contract (a plain slotted class rather than a frozen
+    dataclass because frozen construction costs about 1 us per step on the hot path).
+    """
+
+    __slots__ = ("_detail", "matched", "monitor", "name", "stage")
+
+    def __init__(
+        self,
+        stage: str,
+        name: str,
+        matched: bool,
+        detail: str | Callable[[], str],
+        monitor: bool = False,
+    ) -> None:
+        self.stage: Final = stage
+        self.name: Final = name
+        self.matched: Final = matched
+        self.monitor: Final = monitor
+        self._detail = detail
+
+    @property
+    def detail(self) -> str:
+        words = self._detail
+        if isinstance(words, str):
+            return words
+        text = words()
+        self._detail = text
+        return text
+
+    def _key(self) -> tuple[str, str, bool, str, bool]:
+        return (self.stage, self.name, self.matched, self.detail, self.monitor)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TraceStep):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"TraceStep(stage={self.stage!r}, name={self.name!r}, matched={self.matched!r}, "
+            f"detail={self.detail!r}, monitor={self.monitor!r})"
+        )
+
+    def line(self) -> str:
+        """The step as one line of text, e.g. ``authorization employees: match - ...``."""
+        if self.stage == Stage.RESULT:
+            verdict = "accept" if self.matched else "reject"
+        else:
+            verdict = "match" if self.matched else "no match"
+        if self.monitor:
+            verdict += " [monitor: not applied]"
+        return f"{self.stage} {self.name}: {verdict} - {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    reason_code: ReasonCode
+    reason: str  # ready to print
+    policy_set: str | None
+    authentication_rule: str | None
+    authorization_rule: str | None
+    profile: AuthorizationProfile | None
+    identity: Identity | None
+    trace: tuple[TraceStep, ...]
+    # Keys of every policy set ("set"), authentication rule ("set/authn/rule") and authorization
+    # rule ("set/authz/rule") that matched, monitor ones included: the caller keeps hit counters.
+    matched_rules: tuple[str, ...]
+
+    def trace_lines(self) -> list[str]:
+        """The whole evaluation in words, one line per step, ending with the decision."""
+        lines = [step.line() for step in self.trace]
+        lines.append(f"decision: {self.outcome.value} ({int(self.reason_code)} {self.reason})")
+        return lines

@@ -1,0 +1,228 @@
+"""asyncio datagram adapter for ``RadiusServer`` (the only module of ``radius`` doing I/O).
+
+The handler answers a ``RequestReceived`` with a ``Reply`` (code, attributes) at once (the
+fast path: sent from inside ``datagram_received``, no task), with an awaitable of one, or with
+None (no reply: the request is released with ``forget`` so a retransmission is processed
+again). Handler exceptions are counted and never escape the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias, cast
+
+from radius.server import (
+    Address,
+    DuplicateIgnored,
+    DuplicateReplied,
+    Event,
+    PacketDiscarded,
+    RadiusServer,
+    RequestReceived,
+    StatusServerReceived,
+)
+
+__all__ = ["Handler", "RadiusProtocol", "Reply", "open_listener"]
+
+Reply: TypeAlias = tuple[int, Sequence[tuple[int, bytes]]]
+Handler: TypeAlias = Callable[[RequestReceived], "Reply | Awaitable[Reply | None] | None"]
+
+SOCKET_BUFFER = 4 * 1024 * 1024
+
+
+class RadiusProtocol(asyncio.DatagramProtocol):
+    """Feeds datagrams to a ``RadiusServer`` and sends what it and the handler produce.
+
+    ``status_code`` answers Status-Server: 2 (Access-Accept) on an authentication port,
+    5 (Accounting-Response) on an accounting port. ``on_event`` sees every event other than
+    ``RequestReceived`` (for logging and metrics). ``clock`` defaults to the loop's time.
+    """
+
+    def __init__(
+        self,
+        server: RadiusServer,
+        handler: Handler,
+        *,
+        status_code: int = 2,
+        clock: Callable[[], float] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.server = server
+        self.handler = handler
+        self.status_code = status_code
+        self._clock = clock
+        self.on_event = on_event
+        self.transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handler_errors = 0
+        self._closed: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        loop = asyncio.get_running_loop()
+        if self._clock is None:
+            self._clock = loop.time
+        self._closed = loop.create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and friends: a NAS went away; nothing to do for UDP.
+        self.server.counters["socket_errors"] += 1
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        clock = self._clock
+        assert clock is not None
+        server = self.server
+        event = server.receive_datagram(data, addr, clock())
+        match event:
+            case RequestReceived():
+                self._dispatch(event)
+            case DuplicateReplied(data=out):
+                self._send(out, addr)
+                self._notify(event)
+            case StatusServerReceived():
+                try:
+                    out = server.reply_status(event, self.status_code, ())
+                except Exception:
+                    self.handler_errors += 1
+                else:
+                    self._send(out, addr)
+                self._notify(event)
+            case DuplicateIgnored() | PacketDiscarded():
+                self._notify(event)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _notify(self, event: Event) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                self.handler_errors += 1
+
+    def _send(self, data: bytes, addr: Address) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data, addr)
+
+    def _dispatch(self, event: RequestReceived) -> None:
+        try:
+            result = self.handler(event)
+        except Exception:
+            self._failed(event)
+            return
+        if result is None:
+            self.server.forget(event.key)
+        elif inspect.isawaitable(result):
+            task = asyncio.ensure_future(self._finish(event, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._answer(event, result)
+
+    def _answer(self, event: RequestReceived, result: Reply) -> None:
+        clock = self._clock
+        assert clock is not None
+        try:
+            code, attributes = result
+            out = self.server.reply(event, code, attributes, clock())
+        except Exception:
+            self._failed(event)
+            return
+        self._send(out, event.addr)
+
+    async def _finish(self, event: RequestReceived, awaitable: Awaitable[Reply | None]) -> None:
+        try:
+            result = await awaitable
+        except Exception:
+            self._failed(event)
+            return
+        if result is None:
+            self.server.forget(event.key)
+        else:
+            self._answer(event, result)
+
+    def _failed(self, event: RequestReceived) -> None:
+        self.handler_errors += 1
+        self.server.counters["handler_errors"] += 1
+        self.server.forget(event.key)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Handler tasks not finished yet."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every in-flight handler task has finished (and its reply was sent)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop receiving, let in-flight requests finish and reply, then close the socket:
+        nothing the handler acknowledged is lost."""
+        transport = self.transport
+        if transport is not None:
+            pause = getattr(transport, "pause_reading", None)
+            if pause is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    pause()
+        await self.drain()
+        if transport is not None:
+            transport.close()
+        if self._closed is not None:
+            await self._closed
+
+
+def _make_socket(host: str, port: int, buffer_size: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        if family == socket.AF_INET6 and host in ("::", ""):
+            # Dual stack where the OS allows it (IPv4 clients appear as ::ffff:a.b.c.d).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, opt, buffer_size)
+        sock.bind(sockaddr)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def open_listener(
+    host: str,
+    port: int,
+    server: RadiusServer,
+    handler: Handler,
+    *,
+    status_code: int = 2,
+    clock: Callable[[], float] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    buffer_size: int = SOCKET_BUFFER,
+) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
+    """Bind a UDP socket (IPv4, or IPv6 when ``host`` is e.g. "::") with large buffers and
+    start a ``RadiusProtocol`` on it. Close with ``await protocol.close()``."""
+    loop = asyncio.get_running_loop()
+    sock = _make_socket(host, port, buffer_size)
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: RadiusProtocol(
+            server, handler, status_code=status_code, clock=clock, on_event=on_event
+        ),
+        sock=sock,
+    )
+    return transport, protocol
