@@ -27,7 +27,7 @@ from nac.services.radius_service import PendingAudit, RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.writer import BatchWriter
 from radius.aio import Handler, RadiusProtocol, open_listener
-from radius.dictionary import load_dictionary
+from radius.dictionary import default_dictionary
 from radius.errors import DecodeFailure
 from radius.server import PacketDiscarded, RadiusServer
 
@@ -87,7 +87,7 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _run(settings: Settings, db: Database, store: SnapshotStore) -> int:
-    dictionary = load_dictionary()
+    dictionary = default_dictionary()
 
     async def write_accounting(items: Sequence[AccountingRecordIn]) -> None:
         async with db.session() as session:

@@ -156,9 +156,17 @@ def radclient(
     secret: str = SECRET,
     retries: int = 1,
     timeout: float = 2.0,
+    message_authenticator: bool = True,
 ) -> RadReply:
-    """Send one request with radclient -x and parse what it printed of the reply."""
+    """Send one request with radclient -x and parse what it printed of the reply.
+
+    Access-Requests carry a Message-Authenticator by default, as a NAS patched for
+    BlastRADIUS does (and as radtest does): once a client has sent one, the server's
+    default "auto" mode requires it.
+    """
     tool = require_tool("radclient")
+    if message_authenticator and command in ("auth", "status"):
+        attributes += "Message-Authenticator = 0x00\n"
     res = subprocess.run(
         [tool, "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", command, secret],
         input=attributes,

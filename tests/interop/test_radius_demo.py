@@ -28,6 +28,12 @@ def wait_audit(server: NacServer, pred, timeout: float = 5.0) -> dict[str, objec
     raise AssertionError(f"no matching audit record; have: {audit_lines(server)}")
 
 
+def sessions_with(server: NacServer, acct_session_id: str) -> list[dict[str, object]]:
+    out = server.cli("sessions", "--all", "--json").stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [r for r in rows if r["acct_session_id"] == acct_session_id]
+
+
 def test_pap_accept_gets_vlan_100(demo_server: NacServer) -> None:
     reply = radclient(
         demo_server.auth_port, "auth", "User-Name = alice\nUser-Password = alice-pass\n"
@@ -147,14 +153,19 @@ def test_proxy_state_copied_in_order(demo_server: NacServer) -> None:
 @pytest.mark.parametrize("port_attr", ["auth_port", "acct_port"])
 def test_status_server_on_both_ports(demo_server: NacServer, port_attr: str) -> None:
     port = getattr(demo_server, port_attr)
-    reply = radclient(port, "status", "Message-Authenticator = 0x00\n")
+    reply = radclient(port, "status", "NAS-Identifier = probe\n")
     expected = "Access-Accept" if port_attr == "auth_port" else "Accounting-Response"
     assert reply.code == expected, reply.raw
 
 
 def test_status_server_without_message_authenticator_ignored(demo_server: NacServer) -> None:
     reply = radclient(
-        demo_server.auth_port, "status", "NAS-Identifier = probe\n", retries=1, timeout=0.5
+        demo_server.auth_port,
+        "status",
+        "NAS-Identifier = probe\n",
+        retries=1,
+        timeout=0.5,
+        message_authenticator=False,
     )
     assert reply.code == "none", reply.raw
 
@@ -167,11 +178,7 @@ def test_accounting_start_stop_stored_once(demo_server: NacServer) -> None:
     assert radclient(demo_server.acct_port, "acct", start).code == "Accounting-Response"
     # A NAS re-sending the same record (new id, same content) must not create a second row.
     assert radclient(demo_server.acct_port, "acct", start).code == "Accounting-Response"
-    sessions = [
-        s
-        for s in json.loads(demo_server.cli("sessions", "--json").stdout)
-        if s["acct_session_id"] == "sess-0001"
-    ]
+    sessions = sessions_with(demo_server, "sess-0001")
     assert len(sessions) == 1
     assert sessions[0]["status"] == "active"
     assert sessions[0]["username"] == "alice"
@@ -180,11 +187,7 @@ def test_accounting_start_stop_stored_once(demo_server: NacServer) -> None:
         "Acct-Output-Octets = 2000\nAcct-Terminate-Cause = User-Request\n"
     )
     assert radclient(demo_server.acct_port, "acct", stop).code == "Accounting-Response"
-    sessions = [
-        s
-        for s in json.loads(demo_server.cli("sessions", "--json").stdout)
-        if s["acct_session_id"] == "sess-0001"
-    ]
+    sessions = sessions_with(demo_server, "sess-0001")
     assert len(sessions) == 1
     s = sessions[0]
     assert s["status"] == "stopped"

@@ -79,7 +79,7 @@ def test_malformed_packets_are_dropped_and_the_listener_lives(
     client = UdpClient(demo_server.auth_port)
     client.send(garbage)
     assert client.recv(timeout=0.3) is None
-    reply = client.ask(access_request("bob", "bob-pass"))
+    reply = client.ask(access_request("bob", "bob-pass", with_ma=True))
     assert reply is not None and reply.code == Code.AccessAccept
 
 
@@ -174,7 +174,7 @@ def test_sigterm_flushes_accounting_and_audit(tmp_path: Path) -> None:
     )
     assert server.stop(signal.SIGTERM) == 0
     assert "stopped:" in server.log()
-    sessions = server.cli("sessions", "--json").stdout
+    sessions = server.cli("sessions", "--all", "--json").stdout
     assert all(f'"term-{i}"' in sessions for i in range(20))
     assert count_audit(server, "bob") == 1
 
