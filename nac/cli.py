@@ -179,6 +179,10 @@ def serve(
         str | None, typer.Option(help="debug|info|warning|error [default info].")
     ] = None,
     log_format: Annotated[str | None, typer.Option(help="text|json [default text].")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="RADIUS worker processes sharing the ports (SO_REUSEPORT) [default 1]."),
+    ] = None,
 ) -> None:
     """Run the servers (RADIUS auth and accounting; TACACS+ and web as they land)."""
     settings = _settings(
@@ -193,6 +197,7 @@ def serve(
         demo=demo,
         log_level=log_level,
         log_format=log_format,
+        workers=workers,
     )
     setup_logging(settings.log_level, settings.log_format)
     # Imported lazily (and untyped): the other commands must not load the servers.

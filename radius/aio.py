@@ -184,7 +184,7 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             await self._closed
 
 
-def _make_socket(host: str, port: int, buffer_size: int) -> socket.socket:
+def _make_socket(host: str, port: int, buffer_size: int, reuse_port: bool = False) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
     family, socktype, proto, _, sockaddr = infos[0]
     sock = socket.socket(family, socktype, proto)
@@ -193,6 +193,10 @@ def _make_socket(host: str, port: int, buffer_size: int) -> socket.socket:
             # Dual stack where the OS allows it (IPv4 clients appear as ::ffff:a.b.c.d).
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if reuse_port:
+            # Several worker processes share the port; the kernel spreads clients by their
+            # address and port, so a NAS's retransmissions reach the same worker.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, opt, buffer_size)
@@ -214,11 +218,12 @@ async def open_listener(
     clock: Callable[[], float] | None = None,
     on_event: Callable[[Event], None] | None = None,
     buffer_size: int = SOCKET_BUFFER,
+    reuse_port: bool = False,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
     """Bind a UDP socket (IPv4, or IPv6 when ``host`` is e.g. "::") with large buffers and
     start a ``RadiusProtocol`` on it. Close with ``await protocol.close()``."""
     loop = asyncio.get_running_loop()
-    sock = _make_socket(host, port, buffer_size)
+    sock = _make_socket(host, port, buffer_size, reuse_port)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: RadiusProtocol(
             server, handler, status_code=status_code, clock=clock, on_event=on_event

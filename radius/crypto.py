@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from radius.errors import DecodeError, DecodeFailure, LocalProtocolError
 
@@ -171,12 +172,33 @@ def verify_accounting_request(raw: bytes, secret: bytes) -> bool:
     return hmac.compare_digest(expected, raw[4:20])
 
 
+_HMAC_KEYS: dict[bytes, tuple[Any, Any]] = {}
+
+
+def _hmac_md5(secret: bytes, data: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104) with the keyed inner and outer states cached per secret: half the
+    cost of ``hmac.digest`` on OpenSSL 3, which looks the digest up on every call."""
+    states = _HMAC_KEYS.get(secret)
+    if states is None:
+        key = _md5(secret).digest() if len(secret) > 64 else secret
+        key = key.ljust(64, b"\x00")
+        states = (_md5(bytes(b ^ 0x36 for b in key)), _md5(bytes(b ^ 0x5C for b in key)))
+        if len(_HMAC_KEYS) > 4096:
+            _HMAC_KEYS.clear()
+        _HMAC_KEYS[secret] = states
+    inner = states[0].copy()
+    inner.update(data)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return bytes(outer.digest())
+
+
 def message_authenticator(data: bytes, secret: bytes) -> bytes:
     """HMAC-MD5 over a whole packet whose Message-Authenticator value is 16 zero octets
     (RFC 3579 section 3.2). The Authenticator field must already hold what the RFC says:
     the Request Authenticator for Access-Request/Status-Server and for replies to them,
     16 zero octets for Accounting-Request and CoA/Disconnect-Request (RFC 5176 3.3)."""
-    return hmac.digest(secret, data, "md5")
+    return _hmac_md5(secret, data)
 
 
 def verify_message_authenticator(
@@ -194,7 +216,7 @@ def verify_message_authenticator(
         data = raw[: offset + 2] + _ZERO16 + raw[end:]
     else:
         data = raw[:4] + authenticator + raw[20 : offset + 2] + _ZERO16 + raw[end:]
-    return hmac.compare_digest(hmac.digest(secret, data, "md5"), received)
+    return hmac.compare_digest(_hmac_md5(secret, data), received)
 
 
 def chap_verify(chap_password: bytes, challenge: bytes, password: bytes) -> bool:

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     node_name: str = Field(default_factory=_default_node_name)
     dup_cache_seconds: float = 10.0
+    workers: int = 1
 
     @classmethod
     def settings_customise_sources(
@@ -101,8 +102,15 @@ class Settings(BaseSettings):
     @field_validator("dup_cache_seconds")
     @classmethod
     def _dup_cache(cls, value: float) -> float:
-        if not 0 <= value <= 300:
-            raise ValueError("must be 0-300 seconds")
+        if not 5 <= value <= 30:
+            raise ValueError("must be 5-30 seconds (RFC 5080 2.2.2)")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise ValueError("must be 1-64")
         return value
 
     @field_validator("db")

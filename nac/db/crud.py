@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 _AUDIT = AuditLog.__table__  # type: ignore[attr-defined]
+_AUDIT_FIELDS = tuple(f.name for f in fields(AuditRecordIn))
 _ACCT = AccountingSession.__table__  # type: ignore[attr-defined]
 _CONFIG = ConfigState.__table__  # type: ignore[attr-defined]
 
@@ -496,8 +497,10 @@ async def add_audit_records(session: AsyncSession, *, records: Sequence[AuditRec
     """Insert a batch of audit records in one transaction (Core executemany). Returns the count."""
     if not records:
         return 0
+    names = _AUDIT_FIELDS
+    rows = [{n: getattr(record, n) for n in names} for record in records]  # no deep copies
     async with _write(session):
-        await session.execute(insert(_AUDIT), [asdict(record) for record in records])
+        await session.execute(insert(_AUDIT), rows)
     return len(records)
 
 

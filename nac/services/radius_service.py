@@ -15,10 +15,11 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import count
+from typing import Any, NamedTuple
 
-from nac.db.records import AccountingRecordIn, AuditRecordIn
+from nac.db.records import AccountingRecordIn
 from nac.services.identity import ChapCredentials, MacCredentials, PapCredentials, SnapshotResolver
 from nac.services.render import ProfileRenderer
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
@@ -164,11 +165,10 @@ class _LazyAttributes(Mapping[str, tuple[str, ...]]):
         return len(self._table())
 
 
-@dataclass(slots=True)
-class PendingAudit:
+class PendingAudit(NamedTuple):
     """What the hot path hands to the audit writer; turned into a row off the hot path."""
 
-    ts: datetime
+    ts: float
     protocol: str
     nas: str
     nas_ip: str
@@ -206,6 +206,12 @@ class RadiusService:
         self.hits: Counter[str] = Counter()
         self.results: Counter[str] = Counter()
         self._clients_seen: dict[str, float] = {}
+        self._nas_cache: dict[tuple[str, str], NasInfo] = {}
+        self._cache_snapshot: RuntimeSnapshot | None = None
+        self._display_cache: dict[tuple[int, bytes], list[tuple[str, str]]] = {}
+        # Class cookies: unique per decision (node, start time, counter), not secret.
+        self._class_prefix = f"nac:{node}:{token_bytes(4).hex()}:"
+        self._class_counter = count(1)
 
     def take_clients_seen(self) -> dict[str, float]:
         """Client name -> wall time last heard from, since the previous call."""
@@ -238,6 +244,9 @@ class RadiusService:
         client = snapshot.client_for_ip(event.addr[0])
         if client is None:  # the configuration changed under the request
             return None
+        if snapshot is not self._cache_snapshot:
+            self._cache_snapshot = snapshot
+            self._nas_cache.clear()
         packet = event.packet
         username = password = chap = challenge = calling = called = None
         service = port_type = port_id = nas_ip = eap = None
@@ -307,15 +316,20 @@ class RadiusService:
                 profile=endpoint_entry.profile if endpoint_entry else None,
                 group=endpoint_entry.group if endpoint_entry else None,
             )
-        source_ip = event.addr[0]
-        nas = client.nas
-        nas = NasInfo(
-            name=nas.name,
-            ip=_ipv4(nas_ip) or source_ip,
-            device_group=nas.device_group,
-            location=nas.location,
-            vendor=nas.vendor,
-        )
+        nas_key = (client.name, _ipv4(nas_ip) or event.addr[0])
+        nas = self._nas_cache.get(nas_key)
+        if nas is None:
+            base = client.nas
+            nas = NasInfo(
+                name=base.name,
+                ip=nas_key[1],
+                device_group=base.device_group,
+                location=base.location,
+                vendor=base.vendor,
+            )
+            if len(self._nas_cache) > 10_000:
+                self._nas_cache.clear()
+            self._nas_cache[nas_key] = nas
         wall = self._wall_clock()
         self._clients_seen[client.name] = wall
         now = datetime.fromtimestamp(wall, UTC)
@@ -342,15 +356,13 @@ class RadiusService:
             decision = _unsupported(ctx, method)
         else:
             decision = evaluate(snapshot.policy, ctx, self._resolver(snapshot))
-        for key in decision.matched_rules:
-            self.hits[key] += 1
 
         session_class: str | None = None
         if decision.outcome is Outcome.ACCEPT:
             code = int(Code.AccessAccept)
             profile = decision.profile
             rendered = self._renderer.render(profile, client.vendor) if profile else ()
-            session_class = f"nac:{self._node}:{self._token_bytes(8).hex()}"
+            session_class = f"{self._class_prefix}{next(self._class_counter)}"
             attrs: list[tuple[int, bytes]] = [*rendered, (A_CLASS, session_class.encode())]
         else:
             code = int(Code.AccessReject)
@@ -361,21 +373,20 @@ class RadiusService:
             if eap is not None and len(eap) >= 2:
                 # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
                 attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
-        self.results[decision.outcome.value] += 1
         self._audit.submit(
             PendingAudit(
-                ts=now,
-                protocol="radius",
-                nas=client.name,
-                nas_ip=nas.ip,
-                username=user_text,
-                mac=mac,
-                method=method,
-                decision=decision,
-                session_class=session_class,
-                latency_us=int((time.perf_counter() - started) * 1e6),
-                request=packet.attributes,
-                reply=attrs,
+                wall,
+                "radius",
+                client.name,
+                nas.ip,
+                user_text,
+                mac,
+                method,
+                decision,
+                session_class,
+                int((time.perf_counter() - started) * 1e6),
+                packet.attributes,
+                attrs,
             )
         )
         return code, attrs
@@ -458,39 +469,52 @@ class RadiusService:
 
     # -- audit rows, built off the hot path ----------------------------------------------
 
-    def audit_row(self, item: PendingAudit) -> AuditRecordIn:
+    def audit_row(self, item: PendingAudit) -> tuple[Any, ...]:
+        """The audit record as a tuple in ``AUDIT_FIELDS`` order (ts as a Unix time)."""
         d = item.decision
-        return AuditRecordIn(
-            ts=item.ts,
-            node=self._node,
-            protocol=item.protocol,
-            nas_name=item.nas,
-            nas_ip=item.nas_ip,
-            username=item.username,
-            mac=item.mac,
-            method=item.method,
-            result=d.outcome.value,
-            reason_code=int(d.reason_code),
-            reason=d.reason,
-            policy_set=d.policy_set,
-            authentication_rule=d.authentication_rule,
-            authorization_rule=d.authorization_rule,
-            profile=d.profile.name if d.profile is not None else None,
-            session_class=item.session_class,
-            latency_us=item.latency_us,
-            request=self._display(item.request),
-            reply=self._display(item.reply),
-            trace=d.trace_lines(),
+        self.results[d.outcome.value] += 1
+        hits = self.hits
+        for key in d.matched_rules:
+            hits[key] += 1
+        profile = d.profile
+        return (
+            item.ts,
+            item.protocol,
+            d.outcome.value,
+            self._node,
+            item.nas,
+            item.nas_ip,
+            item.username,
+            item.mac,
+            item.method,
+            int(d.reason_code),
+            d.reason,
+            d.policy_set,
+            d.authentication_rule,
+            d.authorization_rule,
+            profile.name if profile is not None else None,
+            item.session_class,
+            item.latency_us,
+            self._display(item.request),
+            self._display(item.reply),
+            d.trace_lines(),
         )
 
-    def _display(self, attrs: Sequence[tuple[int, bytes]]) -> list[list[str]]:
-        out: list[list[str]] = []
+    def _display(self, attrs: Sequence[tuple[int, bytes]]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        cache = self._display_cache
         for t, v in attrs:
             if t in _SECRET_TYPES:
-                out.append([_secret_name(t), "<hidden>"])
+                out.append((_secret_name(t), "<hidden>"))
                 continue
-            for name, shown in self._dictionary.decode_attribute(t, v):
-                out.append([name, shown])
+            key = (t, v)
+            shown = cache.get(key)
+            if shown is None:
+                shown = self._dictionary.decode_attribute(t, v)
+                if len(cache) > 50_000:
+                    cache.clear()
+                cache[key] = shown
+            out.extend(shown)
         return out
 
 
