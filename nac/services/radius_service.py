@@ -9,6 +9,7 @@ after the batched writer has committed it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import struct
@@ -34,7 +35,7 @@ from policy.model import (
     Outcome,
     ReasonCode,
 )
-from radius.constants import AttrType, Code
+from radius.constants import MICROSOFT, AttrType, Code
 from radius.crypto import unhide_password
 from radius.dictionary import RadiusDictionary
 from radius.server import ClientConfig, RequestReceived
@@ -93,6 +94,11 @@ A_IN_PACKETS = int(AttrType.AcctInputPackets)
 A_OUT_PACKETS = int(AttrType.AcctOutputPackets)
 A_TERM_CAUSE = int(AttrType.AcctTerminateCause)
 A_EVENT_TS = int(AttrType.EventTimestamp)
+A_VSA = int(AttrType.VendorSpecific)
+_MICROSOFT = MICROSOFT.to_bytes(4, "big")
+# Microsoft VSAs carrying password material: MS-CHAP(2) responses and challenges, the
+# MS-CHAP password-change attributes, MS-MPPE keys.
+_MS_SECRET = frozenset(bytes((n,)) for n in (1, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 25))
 
 _TERMINATE_CAUSES = {
     1: "User-Request",
@@ -126,6 +132,12 @@ def _u32(value: bytes | None) -> int | None:
     if value is None or len(value) != 4:
         return None
     return int(struct.unpack("!I", value)[0])
+
+
+def _ipv6(value: bytes | None) -> str | None:
+    if value is None or len(value) != 16:
+        return None
+    return str(ipaddress.IPv6Address(value))
 
 
 def _ipv4(value: bytes | None) -> str | None:
@@ -209,6 +221,12 @@ class RadiusService:
         self._nas_cache: dict[tuple[str, str], NasInfo] = {}
         self._cache_snapshot: RuntimeSnapshot | None = None
         self._display_cache: dict[tuple[int, bytes], list[tuple[str, str]]] = {}
+        self._secret_names: dict[tuple[int, int], str] = {
+            (t, 0): dictionary.name_of(t) or str(t) for t in _SECRET_TYPES
+        }
+        for n in _MS_SECRET:
+            name = dictionary.name_of(n[0], MICROSOFT)
+            self._secret_names[(A_VSA, n[0])] = name or f"Microsoft-{n[0]}"
         # Class cookies: unique per decision (node, start time, counter), not secret.
         self._class_prefix = f"nac:{node}:{token_bytes(4).hex()}:"
         self._class_counter = count(1)
@@ -249,7 +267,7 @@ class RadiusService:
             self._nas_cache.clear()
         packet = event.packet
         username = password = chap = challenge = calling = called = None
-        service = port_type = port_id = nas_ip = eap = None
+        service = port_type = port_id = nas_ip = nas_ip6 = eap = None
         for t, v in packet.attributes:
             if t == A_USER_NAME:
                 username = v
@@ -273,6 +291,8 @@ class RadiusService:
                 challenge = v
             elif t == A_EAP and eap is None:
                 eap = v
+            elif t == A_NAS_IPV6:
+                nas_ip6 = v
         user_text = _text(username)
         calling_text = _text(calling)
         service_code = _u32(service)
@@ -316,7 +336,7 @@ class RadiusService:
                 profile=endpoint_entry.profile if endpoint_entry else None,
                 group=endpoint_entry.group if endpoint_entry else None,
             )
-        nas_key = (client.name, _ipv4(nas_ip) or event.addr[0])
+        nas_key = (client.name, _ipv4(nas_ip) or _ipv6(nas_ip6) or event.addr[0])
         nas = self._nas_cache.get(nas_key)
         if nas is None:
             base = client.nas
@@ -421,7 +441,7 @@ class RadiusService:
             return None
         session_id = _text(values.get(A_SESSION_ID)) or ""
         username = _text(values.get(A_USER_NAME))
-        nas_ip = _ipv4(values.get(A_NAS_IP)) or event.addr[0]
+        nas_ip = _ipv4(values.get(A_NAS_IP)) or _ipv6(values.get(A_NAS_IPV6)) or event.addr[0]
         nas_port = _u32(values.get(A_NAS_PORT))
         nas_port_id = _text(values.get(A_NAS_PORT_ID))
         nas_identifier = _text(values.get(A_NAS_ID)) or ""
@@ -504,8 +524,9 @@ class RadiusService:
         out: list[tuple[str, str]] = []
         cache = self._display_cache
         for t, v in attrs:
-            if t in _SECRET_TYPES:
-                out.append((_secret_name(t), "<hidden>"))
+            if t in _SECRET_TYPES or (t == A_VSA and v[:4] == _MICROSOFT and v[4:5] in _MS_SECRET):
+                name = self._secret_names.get((t, v[4] if t == A_VSA and len(v) > 4 else 0))
+                out.append((name or str(t), "<hidden>"))
                 continue
             key = (t, v)
             shown = cache.get(key)
@@ -518,13 +539,6 @@ class RadiusService:
         return out
 
 
-def _secret_name(t: int) -> str:
-    try:
-        return AttrType(t).name
-    except ValueError:
-        return str(t)
-
-
 def _port_type(value: bytes | None) -> str | None:
     code = _u32(value)
     if code is None:
@@ -533,13 +547,18 @@ def _port_type(value: bytes | None) -> str | None:
 
 
 def _ssid(called: str | None) -> str | None:
-    """Called-Station-Id is 'AA-BB-CC-DD-EE-FF:SSID' on wireless (RFC 3580 3.20)."""
-    if not called or ":" not in called:
+    """Called-Station-Id is 'AA-BB-CC-DD-EE-FF:SSID' on wireless (RFC 3580 3.20); the SSID
+    may itself contain colons, so the MAC is matched first (17 or 12 characters)."""
+    if not called:
         return None
-    head, _, tail = called.rpartition(":")
-    if normalize_mac(head) is None:
-        return None
-    return tail or None
+    for width in (17, 14, 12):
+        if (
+            len(called) > width + 1
+            and called[width] == ":"
+            and normalize_mac(called[:width]) is not None
+        ):
+            return called[width + 1 :] or None
+    return None
 
 
 def _unsupported(ctx: AccessContext, method: str) -> Decision:

@@ -73,7 +73,7 @@ def _cisco_pair(text: str) -> Attribute:
 def _cisco(profile: AuthorizationProfile) -> list[Attribute]:
     out = _rfc3580_vlan(profile.vlan) if profile.vlan else []
     out += _common(profile)
-    if profile.acl is not None:
+    if profile.acl is not None and profile.filter_id is None:
         # IOS applies a locally defined ACL named in Filter-Id with the direction suffix.
         out.append(_text(AttrType.FilterId, f"{profile.acl}.in"))
     if profile.redirect_url is not None:

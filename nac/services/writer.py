@@ -69,7 +69,7 @@ class BatchWriter(Generic[T]):
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     def submit(self, item: T) -> None:
-        if len(self._items) >= self._max_queue:
+        if self._closing or len(self._items) >= self._max_queue:
             self.stats.dropped += 1
             return
         self._items.append(item)
@@ -95,6 +95,8 @@ class BatchWriter(Generic[T]):
         """Write everything still queued, then stop."""
         self._closing = True
         self._wake.set()
+        if self._task is None and self._items:
+            self.start()  # never started: still write what was queued
         if self._task is not None:
             await self._task
             self._task = None
