@@ -149,7 +149,7 @@ FILTER = AuthorizationProfile(
         ("generic", [("Filter-Id", "corp-filter")]),
         ("juniper", [("Filter-Id", "corp-filter")]),
         ("hpe", [("Filter-Id", "corp-filter")]),
-        ("cisco", [("Filter-Id", "corp-filter"), ("Filter-Id", "corp-acl.in")]),
+        ("cisco", [("Filter-Id", "corp-filter")]),  # the explicit filter wins over the ACL
         ("aruba", [("Filter-Id", "corp-filter"), ("Aruba-User-Role", "corp-acl")]),
     ],
 )
