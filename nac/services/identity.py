@@ -39,13 +39,22 @@ def _result(status: AuthnStatus, code: ReasonCode, reason: str) -> AuthnResult:
     return AuthnResult(status=status, reason_code=code, reason=reason, identity=None)
 
 
+# The answers that do not depend on the request are built once (they are immutable).
+_UNKNOWN_USER = _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_USER, "unknown user")
+_WRONG_PASSWORD = _result(AuthnStatus.FAILED, ReasonCode.WRONG_PASSWORD, "wrong password")
+_USER_DISABLED = _result(AuthnStatus.DISABLED, ReasonCode.USER_DISABLED, "user disabled")
+_UNKNOWN_MAC = _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_MAC, "unknown MAC")
+
+
 class SnapshotResolver:
     """Resolves ``internal_users`` and ``endpoints`` against one snapshot."""
 
-    __slots__ = ("_snapshot",)
+    __slots__ = ("_ok", "_snapshot")
 
     def __init__(self, snapshot: RuntimeSnapshot) -> None:
         self._snapshot = snapshot
+        # Success results per user and per endpoint, made on first use for this snapshot.
+        self._ok: dict[tuple[str, str], AuthnResult] = {}
 
     def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult:
         if source == "internal_users":
@@ -69,9 +78,9 @@ class SnapshotResolver:
         name = ctx.username or ""
         user = self._snapshot.users.get(name)
         if user is None:
-            return _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_USER, "unknown user")
+            return _UNKNOWN_USER
         if not user.enabled:
-            return _result(AuthnStatus.DISABLED, ReasonCode.USER_DISABLED, "user disabled")
+            return _USER_DISABLED
         stored = user.password.encode()
         if isinstance(creds, PapCredentials):
             ok = hmac.compare_digest(creds.password, stored)
@@ -84,16 +93,20 @@ class SnapshotResolver:
                 f"{ctx.auth_method} is not supported by internal users",
             )
         if not ok:
-            return _result(AuthnStatus.FAILED, ReasonCode.WRONG_PASSWORD, "wrong password")
-        identity = Identity(
-            name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY
-        )
-        return AuthnResult(
-            status=AuthnStatus.OK,
-            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
-            reason="password verified",
-            identity=identity,
-        )
+            return _WRONG_PASSWORD
+        cached = self._ok.get(("internal_users", user.name))
+        if cached is None:
+            identity = Identity(
+                name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY
+            )
+            cached = AuthnResult(
+                status=AuthnStatus.OK,
+                reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+                reason="password verified",
+                identity=identity,
+            )
+            self._ok[("internal_users", user.name)] = cached
+        return cached
 
     def _endpoints(self, ctx: AccessContext) -> AuthnResult:
         mac = ctx.mac
@@ -105,13 +118,17 @@ class SnapshotResolver:
             )
         endpoint = self._snapshot.endpoints.get(mac)
         if endpoint is None:
-            return _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_MAC, "unknown MAC")
-        attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
-        groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
-        identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
-        return AuthnResult(
-            status=AuthnStatus.OK,
-            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
-            reason="known MAC",
-            identity=identity,
-        )
+            return _UNKNOWN_MAC
+        cached = self._ok.get(("endpoints", mac))
+        if cached is None:
+            attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
+            groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
+            identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
+            cached = AuthnResult(
+                status=AuthnStatus.OK,
+                reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+                reason="known MAC",
+                identity=identity,
+            )
+            self._ok[("endpoints", mac)] = cached
+        return cached
