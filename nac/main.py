@@ -229,8 +229,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     async def write_audit(items: Sequence[PendingAudit]) -> None:
         # Rendered in small chunks, yielding between them, so a batch never holds up
         # packets for more than a millisecond or so (it showed as p99 latency).
-        for start in range(0, len(items), 64):
-            audit_pipe.send([service.audit_row(i) for i in items[start : start + 64]])
+        for start in range(0, len(items), 16):
+            audit_pipe.send([service.audit_row(i) for i in items[start : start + 16]])
             await asyncio.sleep(0)
 
     audit = BatchWriter[PendingAudit](name="audit", flush=write_audit, max_delay=0.05)
@@ -250,6 +250,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     on_event = _DiscardLog()
     auth_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
     acct_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
+    await _flush_seen(db, service, auth_server)
     listeners: list[tuple[asyncio.DatagramTransport, RadiusProtocol]] = []
     try:
         listeners.append(
@@ -368,9 +369,10 @@ def _listen_error(what: str, host: str, port: int, exc: OSError) -> StartupError
 
 
 async def _flush_seen(db: Database, service: RadiusService, server: RadiusServer) -> None:
+    """Store when each client was last heard from and whether it sends Message-Authenticator,
+    and learn the latter from the database: other workers, other nodes and earlier runs
+    share what they saw, so the BlastRADIUS "auto" rule holds for all of them."""
     seen = service.take_clients_seen()
-    if not seen:
-        return
     async with db.session() as session:
         for name, last_seen in seen.items():
             await crud.update_client_seen(
@@ -379,6 +381,9 @@ async def _flush_seen(db: Database, service: RadiusService, server: RadiusServer
                 last_seen=datetime.fromtimestamp(last_seen, UTC),
                 message_authenticator_seen=server.message_authenticator_seen(name),
             )
+        for client in await crud.list_clients(session):
+            if client.message_authenticator_seen:
+                server.note_message_authenticator_seen(client.name)
 
 
 async def _client_seen_loop(
@@ -386,7 +391,7 @@ async def _client_seen_loop(
 ) -> None:
     while not stop.is_set():
         with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=30.0)
+            await asyncio.wait_for(stop.wait(), timeout=3.0)
         try:
             await _flush_seen(db, service, server)
         except Exception as exc:

@@ -200,6 +200,11 @@ class RadiusServer:
         Access-Request (the trigger of the "auto" BlastRADIUS rules)."""
         return name in self._ma_seen
 
+    def note_message_authenticator_seen(self, name: str) -> None:
+        """Record that client ``name`` is known to send Message-Authenticator (learned by
+        another worker process or before a restart), so "auto" requires it from now on."""
+        self._ma_seen.add(name)
+
     def __len__(self) -> int:
         """Entries in the duplicate cache (in progress and answered)."""
         return len(self._cache)

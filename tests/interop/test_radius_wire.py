@@ -223,3 +223,23 @@ def test_unreadable_config_fails_fast(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "nac.toml" in res.stderr
+
+
+def test_workers_share_ports_and_the_blastradius_state(tmp_path: Path) -> None:
+    require_tool("radclient")
+    server = make_server(tmp_path)
+    server.start("--demo", "--workers", "2")
+    try:
+        assert "2 workers" in server.log()
+        clients = [UdpClient(server.auth_port) for _ in range(8)]  # 8 source ports
+        for c in clients:
+            reply = c.ask(access_request("alice", "alice-pass"))
+            assert reply is not None and reply.code == Code.AccessAccept
+        signed = clients[0].ask(access_request("alice", "alice-pass", with_ma=True))
+        assert signed is not None and signed.code == Code.AccessAccept
+        time.sleep(3)  # the other worker learns it through the database
+        for c in clients:
+            assert c.ask(access_request("alice", "alice-pass"), timeout=0.5) is None
+    finally:
+        assert server.stop() == 0
+    assert "all 2 workers exited" in server.log()
