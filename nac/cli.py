@@ -596,6 +596,11 @@ def policy_show(
         raise NacError(f"stored policy version {row.version} does not compile: {exc}") from None
     for line in lines:
         _out(line)
+    hits = _run_db(settings, lambda session, _: crud.rule_hits(session))
+    if hits:
+        _out("hits (decisions in the audit log):")
+        for policy_set, stage, rule, n in hits:
+            _out(f"  {policy_set}/{stage}/{rule}: {n}")
 
 
 @policy_app.command("load")

@@ -504,6 +504,31 @@ async def add_audit_records(session: AsyncSession, *, records: Sequence[AuditRec
     return len(records)
 
 
+async def rule_hits(session: AsyncSession) -> list[tuple[str, str, str, int]]:
+    """How often each rule decided a request, from the audit log: (policy set, stage, rule,
+    count), stage "authz" for the authorization rule that applied, "authn" for the
+    authentication rule that rejected (no authorization rule)."""
+    a = _AUDIT.c
+    stmt = (
+        select(a.policy_set, a.authentication_rule, a.authorization_rule, func.count())
+        .where(a.policy_set.is_not(None))
+        .group_by(a.policy_set, a.authentication_rule, a.authorization_rule)
+    )
+    out: dict[tuple[str, str, str], int] = {}
+    for policy_set, authn, authz, n in (await session.execute(stmt)).tuples():
+        key = (
+            (str(policy_set), "authz", str(authz))
+            if authz
+            else (
+                str(policy_set),
+                "authn",
+                str(authn or "-"),
+            )
+        )
+        out[key] = out.get(key, 0) + int(n)
+    return sorted((k[0], k[1], k[2], n) for k, n in out.items())
+
+
 async def list_audit(
     session: AsyncSession,
     *,

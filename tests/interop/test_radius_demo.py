@@ -222,3 +222,20 @@ def test_config_change_reaches_running_server(demo_server: NacServer) -> None:
             break
         time.sleep(0.3)
     assert code == "Access-Accept"
+
+
+def test_policy_show_counts_rule_hits_from_the_audit_log(demo_server: NacServer) -> None:
+    for _ in range(3):
+        reply = radclient(
+            demo_server.auth_port, "auth", "User-Name = bob\nUser-Password = bob-pass\n"
+        )
+        assert reply.code == "Access-Accept"
+    time.sleep(0.5)
+    out = demo_server.cli("policy", "show").stdout
+    hits = {
+        line.split(": ")[0].strip(): int(line.split(": ")[1])
+        for line in out.splitlines()
+        if line.startswith("  default/")
+    }
+    assert hits["default/authz/contractors"] >= 3
+    assert hits["default/authn/local-users"] >= 1  # the wrong-password rejects
