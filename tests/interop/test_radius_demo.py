@@ -230,6 +230,8 @@ def test_policy_show_counts_rule_hits_from_the_audit_log(demo_server: NacServer)
             demo_server.auth_port, "auth", "User-Name = bob\nUser-Password = bob-pass\n"
         )
         assert reply.code == "Access-Accept"
+    reply = radclient(demo_server.auth_port, "auth", "User-Name = bob\nUser-Password = nope\n")
+    assert reply.code == "Access-Reject"
     time.sleep(0.5)
     out = demo_server.cli("policy", "show").stdout
     hits = {
@@ -238,4 +240,4 @@ def test_policy_show_counts_rule_hits_from_the_audit_log(demo_server: NacServer)
         if line.startswith("  default/")
     }
     assert hits["default/authz/contractors"] >= 3
-    assert hits["default/authn/local-users"] >= 1  # the wrong-password rejects
+    assert hits["default/authn/local-users"] >= 1  # the wrong-password reject
