@@ -168,6 +168,7 @@ class SnapshotStore:
         self.current: RuntimeSnapshot | None = None
         self.reloads = 0
         self.reload_errors = 0
+        self._failed_version: int | None = None
 
     async def load(self) -> RuntimeSnapshot:
         async with self._db.session() as session:
@@ -189,12 +190,16 @@ class SnapshotStore:
             version = await get_config_version(session)
         if self.current is not None and version == self.current.version:
             return False
+        if version == self._failed_version:
+            return False  # already reported; wait for the next change
         try:
             await self.load()
         except Exception as exc:  # a bad policy in the database must not stop the server
             self.reload_errors += 1
+            self._failed_version = version
             log.error("configuration version %d not applied, keeping the old one: %s", version, exc)
             return False
+        self._failed_version = None
         return True
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -243,3 +243,35 @@ def test_workers_share_ports_and_the_blastradius_state(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert "all 2 workers exited" in server.log()
+
+
+def test_bad_policy_in_the_database_keeps_the_running_one(fresh_server: NacServer) -> None:
+    """Another node (or a hand edit) stores a policy that does not compile: the server keeps
+    deciding with the last good one and says so once."""
+    script = (
+        "import asyncio\n"
+        "from nac.core.config import load_settings\n"
+        "from nac.db.bootstrap import open_storage\n"
+        "from nac.db import crud\n"
+        "async def main():\n"
+        "    settings = load_settings(config_file=None, overrides={})\n"
+        "    st = await open_storage(settings, migrate=False)\n"
+        "    async with st.db.session() as s:\n"
+        "        await crud.set_policy(s, document={'policy_sets': 'nonsense'}, author='t')\n"
+        "    await st.db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    res = subprocess.run(
+        [str(Path(NAC).with_name("python")), "-c", script],
+        env=fresh_server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    time.sleep(3)
+    reply = radclient(
+        fresh_server.auth_port, "auth", "User-Name = alice\nUser-Password = alice-pass\n"
+    )
+    assert reply.code == "Access-Accept"
+    assert fresh_server.log().count("not applied, keeping the old one") == 1
