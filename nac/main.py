@@ -391,7 +391,7 @@ async def _client_seen_loop(
 ) -> None:
     while not stop.is_set():
         with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=3.0)
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
         try:
             await _flush_seen(db, service, server)
         except Exception as exc:
