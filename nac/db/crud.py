@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -515,16 +515,9 @@ async def rule_hits(session: AsyncSession) -> list[tuple[str, str, str, int]]:
         .group_by(a.policy_set, a.authentication_rule, a.authorization_rule)
     )
     out: dict[tuple[str, str, str], int] = {}
-    for policy_set, authn, authz, n in (await session.execute(stmt)).tuples():
-        key = (
-            (str(policy_set), "authz", str(authz))
-            if authz
-            else (
-                str(policy_set),
-                "authn",
-                str(authn or "-"),
-            )
-        )
+    for row in (await session.execute(stmt)).all():
+        policy_set, authn, authz, n = str(row[0]), row[1], row[2], cast(int, row[3])
+        key = (policy_set, "authz", str(authz)) if authz else (policy_set, "authn", str(authn))
         out[key] = out.get(key, 0) + int(n)
     return sorted((k[0], k[1], k[2], n) for k, n in out.items())
 
