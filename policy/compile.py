@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Container, Mapping
 from typing import Any, Final, TypeVar
 
 from policy.conditions import Condition, compile_condition
-from policy.errors import PolicyError
+from policy.errors import PolicyError, type_name
 from policy.model import AuthorizationProfile, Outcome
 from policy.rules import (
     AuthenticationRule,
@@ -81,22 +81,6 @@ def compile_policy(
 # --- small checkers ---------------------------------------------------------------------------
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -109,7 +93,7 @@ def _required(data: Mapping[Any, Any], key: str, path: str) -> object:
 
 def _object(value: object, path: str, allowed: Collection[str]) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
-        raise PolicyError(path, f"expected an object, got {_type_name(value)}")
+        raise PolicyError(path, f"expected an object, got {type_name(value)}")
     for key in value:
         if key not in allowed:
             shown = key if isinstance(key, str) else repr(key)
@@ -119,13 +103,13 @@ def _object(value: object, path: str, allowed: Collection[str]) -> Mapping[Any, 
 
 def _list(value: object, path: str) -> list[Any] | tuple[Any, ...]:
     if not isinstance(value, list | tuple):
-        raise PolicyError(path, f"expected a list, got {_type_name(value)}")
+        raise PolicyError(path, f"expected a list, got {type_name(value)}")
     return value
 
 
 def _text(value: object, path: str, *, max_bytes: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
-        raise PolicyError(path, f"expected a string, got {_type_name(value)}")
+        raise PolicyError(path, f"expected a string, got {type_name(value)}")
     if not value:
         raise PolicyError(path, "must not be empty")
     if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
@@ -143,7 +127,7 @@ def _name(value: object, path: str) -> str:
 def _description(data: Mapping[Any, Any], path: str) -> str:
     value = data.get("description", "")
     if not isinstance(value, str):
-        raise PolicyError(f"{path}.description", f"expected a string, got {_type_name(value)}")
+        raise PolicyError(f"{path}.description", f"expected a string, got {type_name(value)}")
     return value
 
 
@@ -162,7 +146,7 @@ def _choice(data: Mapping[Any, Any], key: str, path: str, enum: type[E], default
 
 def _timeout(value: object, path: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise PolicyError(path, f"expected a whole number of seconds, got {_type_name(value)}")
+        raise PolicyError(path, f"expected a whole number of seconds, got {type_name(value)}")
     if not 0 < value <= MAX_TIMEOUT:
         raise PolicyError(path, f"expected 1..{MAX_TIMEOUT} seconds, got {value}")
     return value
@@ -211,7 +195,7 @@ class _Compiler:
 
     def results(self, value: object, path: str) -> Mapping[str, AuthorizationProfile]:
         if not isinstance(value, Mapping):
-            raise PolicyError(path, f"expected an object of named results, got {_type_name(value)}")
+            raise PolicyError(path, f"expected an object of named results, got {type_name(value)}")
         results: dict[str, AuthorizationProfile] = {}
         for key, raw in value.items():
             shown = key if isinstance(key, str) else repr(key)
@@ -362,7 +346,7 @@ class _Compiler:
     ) -> AuthorizationProfile:
         rpath = f"{path}.{key}"
         if not isinstance(value, str):
-            raise PolicyError(rpath, f"expected a result name, got {_type_name(value)}")
+            raise PolicyError(rpath, f"expected a result name, got {type_name(value)}")
         if value not in results:
             known = ", ".join(results) or "none defined"
             raise PolicyError(rpath, f"unknown result {value!r} (known: {known})")

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from policy.errors import PolicyError
+from policy.errors import PolicyError, type_name
 from policy.mac import mac_prefix, normalize_mac
 from policy.model import AccessContext, Identity
 from posture.model import PostureState
@@ -284,7 +284,7 @@ def _compile(data: object, path: str, depth: int, names: Container[str] | None) 
     if depth >= MAX_DEPTH:
         raise PolicyError(path, f"conditions nest deeper than {MAX_DEPTH} levels")
     if not isinstance(data, Mapping):
-        raise PolicyError(path, f"expected an object, got {_type_name(data)}")
+        raise PolicyError(path, f"expected an object, got {type_name(data)}")
     kinds = [k for k in ("all", "any", "not", "attr") if k in data]
     if len(kinds) != 1:
         raise PolicyError(path, "expected exactly one of 'all', 'any', 'not' or a leaf with 'attr'")
@@ -298,7 +298,7 @@ def _compile(data: object, path: str, depth: int, names: Container[str] | None) 
         child = _compile(inner, sub, depth + 1, names)
         return Not(child, _not_test(child.test))
     if not isinstance(inner, list | tuple):
-        raise PolicyError(sub, f"expected a list of conditions, got {_type_name(inner)}")
+        raise PolicyError(sub, f"expected a list of conditions, got {type_name(inner)}")
     if not inner:
         raise PolicyError(sub, "must not be empty")
     children = tuple(_compile(c, f"{sub}[{n}]", depth + 1, names) for n, c in enumerate(inner))
@@ -306,22 +306,6 @@ def _compile(data: object, path: str, depth: int, names: Container[str] | None) 
     if kind == "all":
         return AllOf(children, _all_test(tests))
     return AnyOf(children, _any_test(tests))
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
 
 
 def _no_other_keys(data: Mapping[Any, Any], path: str, allowed: Collection[str]) -> None:
@@ -338,11 +322,11 @@ def _compile_leaf(data: Mapping[Any, Any], path: str, names: Container[str] | No
     _no_other_keys(data, path, _LEAF_KEYS)
     attr = data["attr"]
     if not isinstance(attr, str):
-        raise PolicyError(f"{path}.attr", f"expected a string, got {_type_name(attr)}")
+        raise PolicyError(f"{path}.attr", f"expected a string, got {type_name(attr)}")
     kind = _kind_of(attr, f"{path}.attr", names)
     op = data.get("op")
     if not isinstance(op, str):
-        raise PolicyError(f"{path}.op", f"expected a string, got {_type_name(op)}")
+        raise PolicyError(f"{path}.op", f"expected a string, got {type_name(op)}")
     if op not in OPERATORS:
         raise PolicyError(f"{path}.op", f"unknown operator {op!r}" + _suggest(op, OPERATORS))
     allowed = _OPS_BY_KIND[kind]
@@ -362,7 +346,7 @@ def _compile_leaf(data: Mapping[Any, Any], path: str, names: Container[str] | No
 
     if op == "exists":
         if not isinstance(value, bool):
-            raise PolicyError(vpath, f"expected true or false, got {_type_name(value)}")
+            raise PolicyError(vpath, f"expected true or false, got {type_name(value)}")
         return _exists_leaf(attr, kind, value)
     if kind is Kind.BOOL:
         return _bool_leaf(attr, op, value, vpath)
@@ -446,7 +430,7 @@ def _exists_leaf(attr: str, kind: Kind, want: bool) -> Leaf:
 
 def _bool_leaf(attr: str, op: str, value: object, path: str) -> Leaf:
     if not isinstance(value, bool):
-        raise PolicyError(path, f"expected true or false, got {_type_name(value)}")
+        raise PolicyError(path, f"expected true or false, got {type_name(value)}")
     g = _BOOLS[attr]
     want = value if op == "equals" else not value
     test: Test = (lambda c, i: g(c, i)) if want else (lambda c, i: not g(c, i))
@@ -459,13 +443,13 @@ def _bool_leaf(attr: str, op: str, value: object, path: str) -> Leaf:
 
 def _want_str(value: object, path: str) -> str:
     if not isinstance(value, str):
-        raise PolicyError(path, f"expected a string, got {_type_name(value)}")
+        raise PolicyError(path, f"expected a string, got {type_name(value)}")
     return value
 
 
 def _want_str_list(value: object, path: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
-        raise PolicyError(path, f"expected a list of strings, got {_type_name(value)}")
+        raise PolicyError(path, f"expected a list of strings, got {type_name(value)}")
     if not value:
         raise PolicyError(path, "must not be empty")
     return tuple(_want_str(v, f"{path}[{n}]") for n, v in enumerate(value))
@@ -663,7 +647,7 @@ def _zone(value: object, path: str) -> tzinfo:
 
 def _time_window_leaf(attr: str, g: TimeGetter, value: object, path: str) -> Leaf:
     if not isinstance(value, Mapping):
-        got = _type_name(value)
+        got = type_name(value)
         raise PolicyError(path, f"expected an object with start, end, days, tz; got {got}")
     _no_other_keys(value, path, _WINDOW_KEYS)
     for key in ("start", "end"):

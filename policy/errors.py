@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["PolicyError"]
+from collections.abc import Mapping
+
+__all__ = ["PolicyError", "type_name"]
 
 
 class PolicyError(ValueError):
@@ -15,3 +17,20 @@ class PolicyError(ValueError):
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+
+
+def type_name(value: object) -> str:
+    """How a wrong value is named in an error message ("a string", "a list", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
