@@ -47,7 +47,9 @@ async def open_storage(settings: Settings, *, migrate: bool = True, demo: bool =
         async with db.session() as session:
             if demo:
                 if await seed_demo(session, box=box):
-                    notes.append("demo data loaded (client lab-switch, secret testing123)")
+                    notes.append(
+                        "demo data loaded (client lab-switch; its secrets are in the README)"
+                    )
                 else:
                     notes.append("database is not empty: demo data not loaded")
             version = await crud.ensure_default_policy(session)

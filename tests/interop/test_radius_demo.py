@@ -246,3 +246,13 @@ def test_policy_show_counts_rule_hits_from_the_audit_log(demo_server: NacServer)
         time.sleep(0.2)
     assert hits["default/authz/contractors"] >= 3
     assert hits["default/authn/local-users"] >= 1  # the wrong-password reject
+
+
+def test_no_secret_or_password_in_the_log_or_audit(demo_server: NacServer) -> None:
+    """Runs last in this module, after every request above."""
+    log = demo_server.log()
+    audit = demo_server.cli("audit", "tail", "-n", "1000", "--json").stdout
+    for secret in ("testing123", "alice-pass", "bob-pass", "not-her-password"):
+        assert secret not in log
+        assert secret not in audit
+    assert "<hidden>" in audit  # User-Password is named, its value is not
