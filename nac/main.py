@@ -100,11 +100,12 @@ class Worker:
         return "" if self.count == 1 else f"worker {self.index}: "
 
 
-async def _prepare(settings: Settings) -> None:
+async def _prepare(settings: Settings) -> int:
     storage = await open_storage(settings, migrate=True, demo=settings.demo)
     for note in storage.notes:
         log.info("%s", note)
     await storage.db.dispose()
+    return 0
 
 
 async def _serve(settings: Settings, worker: Worker) -> int:
@@ -147,7 +148,7 @@ def _probe_port(host: str, port: int, what: str) -> None:
 def _serve_workers(settings: Settings) -> int:
     """Several processes share the RADIUS ports (SO_REUSEPORT), one core each. The parent
     prepares storage, forks the workers, forwards SIGTERM/SIGINT and reaps them."""
-    _loop_run(_wrap_none(_prepare(settings)))
+    _loop_run(_prepare(settings))
     _probe_port(settings.bind, settings.radius_auth_port, "auth")
     _probe_port(settings.bind, settings.radius_acct_port, "accounting")
     ready_r, ready_w = os.pipe()
@@ -209,11 +210,6 @@ def _serve_workers(settings: Settings) -> int:
     return worst
 
 
-async def _wrap_none(coro: Coroutine[Any, Any, None]) -> int:
-    await coro
-    return 0
-
-
 async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: Worker) -> int:
     dictionary = default_dictionary()
 
@@ -250,7 +246,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     on_event = _DiscardLog()
     auth_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
     acct_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
-    await _flush_seen(db, service, auth_server)
+    client_sync = _ClientSeenSync(db, service, auth_server)
+    await client_sync.sync()
     listeners: list[tuple[asyncio.DatagramTransport, RadiusProtocol]] = []
     try:
         listeners.append(
@@ -290,7 +287,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     poller = asyncio.create_task(store.run(stop), name="config-poll")
-    seen = asyncio.create_task(_client_seen_loop(db, service, auth_server, stop), name="seen")
+    seen = asyncio.create_task(client_sync.run(stop), name="client-sync")
     for transport, _ in listeners:
         sockname = transport.get_extra_info("sockname")
         if worker.index == 0:
@@ -316,7 +313,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
-    await _flush_seen(db, service, auth_server)
+    await client_sync.sync(force=True)
     log.info(
         "stopped: %d decisions (%s), %d accounting records, drops %s",
         sum(service.results.values()),
@@ -368,31 +365,48 @@ def _listen_error(what: str, host: str, port: int, exc: OSError) -> StartupError
     return StartupError(f"cannot listen for RADIUS {what} on udp {host}:{port}: {reason}")
 
 
-async def _flush_seen(db: Database, service: RadiusService, server: RadiusServer) -> None:
-    """Store when each client was last heard from and whether it sends Message-Authenticator,
-    and learn the latter from the database: other workers, other nodes and earlier runs
-    share what they saw, so the BlastRADIUS "auto" rule holds for all of them."""
-    seen = service.take_clients_seen()
-    async with db.session() as session:
-        for name, last_seen in seen.items():
-            await crud.update_client_seen(
-                session,
-                name=name,
-                last_seen=datetime.fromtimestamp(last_seen, UTC),
-                message_authenticator_seen=server.message_authenticator_seen(name),
-            )
-        for client in await crud.list_clients(session):
-            if client.message_authenticator_seen:
-                server.note_message_authenticator_seen(client.name)
+class _ClientSeenSync:
+    """Shares per-client state through the database: when each client was last heard from,
+    and whether it sends Message-Authenticator. Other workers, other nodes and earlier runs
+    learn the latter within a second, so the BlastRADIUS "auto" rule holds for all of them.
+    Last-seen times are written at most every 30 s per client; a new Message-Authenticator
+    sighting at once."""
 
+    def __init__(self, db: Database, service: RadiusService, server: RadiusServer) -> None:
+        self._db = db
+        self._service = service
+        self._server = server
+        self._pending: dict[str, float] = {}
+        self._written: dict[str, tuple[float, bool]] = {}
 
-async def _client_seen_loop(
-    db: Database, service: RadiusService, server: RadiusServer, stop: asyncio.Event
-) -> None:
-    while not stop.is_set():
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
-        try:
-            await _flush_seen(db, service, server)
-        except Exception as exc:
-            log.warning("could not record client last-seen times: %s", exc)
+    async def sync(self, *, force: bool = False) -> None:
+        self._pending.update(self._service.take_clients_seen())
+        server = self._server
+        due = []
+        for name, last_seen in self._pending.items():
+            ma = server.message_authenticator_seen(name)
+            written_at, written_ma = self._written.get(name, (0.0, False))
+            if force or ma != written_ma or last_seen - written_at >= 30.0:
+                due.append((name, last_seen, ma))
+        async with self._db.session() as session:
+            for name, last_seen, ma in due:
+                await crud.update_client_seen(
+                    session,
+                    name=name,
+                    last_seen=datetime.fromtimestamp(last_seen, UTC),
+                    message_authenticator_seen=ma,
+                )
+                self._written[name] = (last_seen, ma)
+                del self._pending[name]
+            for client in await crud.list_clients(session):
+                if client.message_authenticator_seen:
+                    server.note_message_authenticator_seen(client.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            try:
+                await self.sync()
+            except Exception as exc:
+                log.warning("could not share client state through the database: %s", exc)

@@ -44,6 +44,7 @@ class AuditPipe:
         self._settings = settings
         self._process: Any = None
         self._transport: asyncio.WriteTransport | None = None
+        self._writer_conn: Connection | None = None  # kept so its descriptor stays open
         self.sent = 0
         self.dropped = 0
 

@@ -34,6 +34,7 @@ from policy.model import (
     NasInfo,
     Outcome,
     ReasonCode,
+    TraceStep,
 )
 from radius.constants import MICROSOFT, AttrType, Code
 from radius.crypto import unhide_password
@@ -44,24 +45,6 @@ log = logging.getLogger("nac.radius")
 
 Reply = tuple[int, Sequence[tuple[int, bytes]]]
 
-_SERVICE_TYPES = {
-    1: "Login-User",
-    2: "Framed-User",
-    5: "Outbound-User",
-    6: "Administrative-User",
-    8: "Authenticate-Only",
-    10: "Call-Check",
-    17: "Authorize-Only",
-}
-_PORT_TYPES = {
-    0: "Async",
-    5: "Virtual",
-    15: "Ethernet",
-    19: "Wireless-802.11",
-    16: "xDSL",
-    17: "Cable",
-    18: "Wireless-Other",
-}
 # Never stored, shown or logged: password material.
 _SECRET_TYPES = frozenset(
     {int(AttrType.UserPassword), int(AttrType.ChapPassword), int(AttrType.TunnelPassword)}
@@ -99,27 +82,6 @@ _MICROSOFT = MICROSOFT.to_bytes(4, "big")
 # Microsoft VSAs carrying password material: MS-CHAP(2) responses and challenges, the
 # MS-CHAP password-change attributes, MS-MPPE keys.
 _MS_SECRET = frozenset(bytes((n,)) for n in (1, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 25))
-
-_TERMINATE_CAUSES = {
-    1: "User-Request",
-    2: "Lost-Carrier",
-    3: "Lost-Service",
-    4: "Idle-Timeout",
-    5: "Session-Timeout",
-    6: "Admin-Reset",
-    7: "Admin-Reboot",
-    8: "Port-Error",
-    9: "NAS-Error",
-    10: "NAS-Request",
-    11: "NAS-Reboot",
-    12: "Port-Unneeded",
-    13: "Port-Preempted",
-    14: "Port-Suspended",
-    15: "Service-Unavailable",
-    16: "Callback",
-    17: "User-Error",
-    18: "Host-Request",
-}
 
 
 def _text(value: bytes | None) -> str | None:
@@ -218,6 +180,10 @@ class RadiusService:
         self.hits: Counter[str] = Counter()
         self.results: Counter[str] = Counter()
         self._clients_seen: dict[str, float] = {}
+        # Value names (Service-Type, NAS-Port-Type, ...) come from the shipped dictionary.
+        self._service_types = _codes_to_names(dictionary, "Service-Type")
+        self._port_types = _codes_to_names(dictionary, "NAS-Port-Type")
+        self._terminate_causes = _codes_to_names(dictionary, "Acct-Terminate-Cause")
         self._nas_cache: dict[tuple[str, str], NasInfo] = {}
         self._cache_snapshot: RuntimeSnapshot | None = None
         self._display_cache: dict[tuple[int, bytes], list[tuple[str, str]]] = {}
@@ -230,6 +196,12 @@ class RadiusService:
         # Class cookies: unique per decision (node, start time, counter), not secret.
         self._class_prefix = f"nac:{node}:{token_bytes(4).hex()}:"
         self._class_counter = count(1)
+
+    @staticmethod
+    def _value_name(names: dict[int, str], code: int | None) -> str | None:
+        if code is None:
+            return None
+        return names.get(code) or str(code)
 
     def take_clients_seen(self) -> dict[str, float]:
         """Client name -> wall time last heard from, since the previous call."""
@@ -361,10 +333,8 @@ class RadiusService:
             username=user_text,
             mac=mac,
             endpoint=endpoint,
-            service_type=_SERVICE_TYPES.get(service_code, str(service_code))
-            if service_code is not None
-            else None,
-            nas_port_type=_port_type(port_type),
+            service_type=self._value_name(self._service_types, service_code),
+            nas_port_type=self._value_name(self._port_types, _u32(port_type)),
             nas_port_id=_text(port_id),
             called_station_id=_text(called),
             calling_station_id=calling_text,
@@ -484,7 +454,7 @@ class RadiusService:
             output_octets=out_octets,
             input_packets=_u32(values.get(A_IN_PACKETS)),
             output_packets=_u32(values.get(A_OUT_PACKETS)),
-            terminate_cause=_TERMINATE_CAUSES.get(cause, str(cause)) if cause else None,
+            terminate_cause=self._value_name(self._terminate_causes, cause) if cause else None,
         )
 
     # -- audit rows, built off the hot path ----------------------------------------------
@@ -539,11 +509,8 @@ class RadiusService:
         return out
 
 
-def _port_type(value: bytes | None) -> str | None:
-    code = _u32(value)
-    if code is None:
-        return None
-    return _PORT_TYPES.get(code, str(code))
+def _codes_to_names(dictionary: RadiusDictionary, attribute: str) -> dict[int, str]:
+    return {code: name for name, code in dictionary.value_names(attribute).items()}
 
 
 def _ssid(called: str | None) -> str | None:
@@ -562,8 +529,6 @@ def _ssid(called: str | None) -> str | None:
 
 
 def _unsupported(ctx: AccessContext, method: str) -> Decision:
-    from policy.model import TraceStep
-
     if method == "eap":
         reason = "EAP is not enabled on this server yet"
         code = ReasonCode.METHOD_NOT_SUPPORTED

@@ -17,6 +17,7 @@ from typing import Literal
 from nac.core.secrets import SecretBox
 from nac.db.crud import get_config_version, load_runtime_config
 from nac.db.engine import Database
+from nac.db.runtime import RuntimeConfig
 from policy.compile import compile_policy
 from policy.model import NasInfo
 from policy.rules import PolicySnapshot
@@ -109,11 +110,8 @@ def _mode(value: str) -> Literal["auto", "yes", "no"]:
     return "auto"
 
 
-def build_snapshot(config: object) -> RuntimeSnapshot:
+def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
     """Compile a RuntimeConfig read from the database into a RuntimeSnapshot."""
-    from nac.db.crud import RuntimeConfig
-
-    assert isinstance(config, RuntimeConfig)
     clients = []
     for c in config.clients:
         nets = tuple(ipaddress.ip_network(a, strict=False) for a in c.addresses)
