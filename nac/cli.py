@@ -40,6 +40,8 @@ from nac.db.models import (
     NasClientCreate,
     UserCreate,
 )
+from nac.services.audit import AuditRenderer, load_policies
+from radius.dictionary import default_dictionary
 
 T = TypeVar("T")
 
@@ -660,8 +662,8 @@ def _audit_line(row: AuditLog) -> str:
     )
 
 
-def _audit_json(row: AuditLog) -> str:
-    return json.dumps(row.model_dump(mode="json"), ensure_ascii=False)
+def _audit_json(renderer: AuditRenderer, row: AuditLog) -> str:
+    return json.dumps(renderer.render(row), ensure_ascii=False)
 
 
 @audit_app.command("tail")
@@ -679,14 +681,19 @@ def audit_tail(
     """Show recent access decisions, one line each (time, protocol, nas, user, mac, method,
     result, reason code, reason, rule)."""
     settings = _settings(data_dir, db, config)
-    show = _audit_json if as_json else _audit_line
+    renderer = AuditRenderer(default_dictionary())
     filters: dict[str, Any] = {"username": user, "mac": mac, "result": result}
+
+    async def show_rows(session: AsyncSession, rows: list[AuditLog]) -> None:
+        if as_json:
+            await load_policies(renderer, session, rows)
+        for row in rows:
+            _out(_audit_json(renderer, row) if as_json else _audit_line(row))
 
     async def work(session: AsyncSession, _: SecretBox | None) -> None:
         rows = await crud.list_audit(session, limit=lines, **filters)
         last = rows[-1].id if rows else None
-        for row in rows:
-            _out(show(row))
+        await show_rows(session, rows)
         if last is None and follow:
             newest = await crud.list_audit(session, limit=1)
             last = newest[-1].id if newest else 0
@@ -694,9 +701,9 @@ def audit_tail(
         while follow:
             await asyncio.sleep(1.0)
             rows = await crud.list_audit(session, limit=1000, since_id=last, **filters)
-            for row in rows:
-                _out(show(row))
-                last = row.id
+            await show_rows(session, rows)
+            if rows:
+                last = rows[-1].id
             await session.rollback()  # a fresh snapshot next time
 
     _run_db(settings, work)

@@ -55,9 +55,20 @@ def _words(condition: Condition, ctx: AccessContext, identity: Identity | None) 
     return partial(condition.explain, ctx, identity)
 
 
-def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityResolver) -> Decision:
-    """Decide one access request. Never raises for a snapshot and a resolver that keep the rules."""
-    trace: list[TraceStep] = []
+def evaluate(
+    snapshot: PolicySnapshot,
+    ctx: AccessContext,
+    resolver: IdentityResolver,
+    *,
+    trace: bool = True,
+) -> Decision:
+    """Decide one access request. Never raises for a snapshot and a resolver that keep the rules.
+
+    ``trace=False`` builds no trace (the request path): the decision is the same, and the
+    audit reader replays it with its trace from the recorded context and identity answer
+    (``Decision.authn``), so nobody pays for words that nobody reads.
+    """
+    steps: list[TraceStep] | None = [] if trace else None
     hits: list[str] = []
     why: str | Callable[[], str]
 
@@ -66,35 +77,35 @@ def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityRes
     for ps in snapshot.policy_sets:
         state = ps.state
         if state is _DISABLED:
-            trace.append(TraceStep(_POLICY_SET, ps.name, False, _SKIPPED))
+            if steps is not None:
+                steps.append(TraceStep(_POLICY_SET, ps.name, False, _SKIPPED))
             continue
         cond = ps.condition
-        if cond is None:
-            matched, why = True, _ALWAYS
-        else:
-            matched, why = cond.test(ctx, None), _words(cond, ctx, None)
-        trace.append(TraceStep(_POLICY_SET, ps.name, matched, why, state is _MONITOR))
+        matched = True if cond is None else cond.test(ctx, None)
+        if steps is not None:
+            why = _ALWAYS if cond is None else _words(cond, ctx, None)
+            steps.append(TraceStep(_POLICY_SET, ps.name, matched, why, state is _MONITOR))
         if matched:
             hits.append(ps.key)
             if state is _ENABLED:
                 chosen = ps
                 break
     if chosen is None:
-        return _reject(ReasonCode.NO_POLICY_SET_MATCHED, None, None, None, None, trace, hits)
+        return _reject(ReasonCode.NO_POLICY_SET_MATCHED, None, None, None, None, None, steps, hits)
 
     # 2. authentication
     authn: AuthenticationRule | None = None
     for rule in chosen.authentication:
         state = rule.state
         if state is _DISABLED:
-            trace.append(TraceStep(_AUTHENTICATION, rule.name, False, _SKIPPED))
+            if steps is not None:
+                steps.append(TraceStep(_AUTHENTICATION, rule.name, False, _SKIPPED))
             continue
         cond = rule.condition
-        if cond is None:
-            matched, why = True, _ALWAYS
-        else:
-            matched, why = cond.test(ctx, None), _words(cond, ctx, None)
-        trace.append(TraceStep(_AUTHENTICATION, rule.name, matched, why, state is _MONITOR))
+        matched = True if cond is None else cond.test(ctx, None)
+        if steps is not None:
+            why = _ALWAYS if cond is None else _words(cond, ctx, None)
+            steps.append(TraceStep(_AUTHENTICATION, rule.name, matched, why, state is _MONITOR))
         if matched:
             hits.append(rule.key)
             if state is _ENABLED:
@@ -102,40 +113,43 @@ def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityRes
                 break
     if authn is None:
         code = ReasonCode.NO_AUTHENTICATION_RULE_MATCHED
-        return _reject(code, chosen.name, None, None, None, trace, hits)
+        return _reject(code, chosen.name, None, None, None, None, steps, hits)
 
     result = resolver.authenticate(authn.identity_source, ctx)
     identity = result.identity
     if result.status is _OK:
-        trace.append(TraceStep(_IDENTITY, authn.identity_source, True, partial(_ok_words, result)))
+        if steps is not None:
+            why = partial(_ok_words, result)
+            steps.append(TraceStep(_IDENTITY, authn.identity_source, True, why))
     else:
         action = _action(authn, result.status)
-        trace.append(
-            TraceStep(_IDENTITY, authn.identity_source, False, partial(_fail_words, result, action))
-        )
+        if steps is not None:
+            why = partial(_fail_words, result, action)
+            steps.append(TraceStep(_IDENTITY, authn.identity_source, False, why))
         if action is FailAction.REJECT:
             code = result.reason_code
             reason = result.reason or REASON_WORDS.get(code, code.name.lower())
-            return _reject(code, chosen.name, authn.name, None, identity, trace, hits, reason)
+            return _reject(
+                code, chosen.name, authn.name, None, identity, result, steps, hits, reason
+            )
         identity = None
 
     # 3. authorization
     for az in chosen.authorization:
         state = az.state
         if state is _DISABLED:
-            trace.append(TraceStep(_AUTHORIZATION, az.name, False, _SKIPPED))
+            if steps is not None:
+                steps.append(TraceStep(_AUTHORIZATION, az.name, False, _SKIPPED))
             continue
         cond = az.condition
-        if cond is None:
-            matched, why = True, _ALWAYS
-        else:
-            matched, why = cond.test(ctx, identity), _words(cond, ctx, identity)
+        matched = True if cond is None else cond.test(ctx, identity)
+        if steps is not None:
+            why = _ALWAYS if cond is None else _words(cond, ctx, identity)
+            steps.append(TraceStep(_AUTHORIZATION, az.name, matched, why, state is _MONITOR))
         if state is _MONITOR:
-            trace.append(TraceStep(_AUTHORIZATION, az.name, matched, why, True))
             if matched:
                 hits.append(az.key)
             continue
-        trace.append(TraceStep(_AUTHORIZATION, az.name, matched, why))
         if matched:
             hits.append(az.key)
             profile = az.profile
@@ -146,7 +160,7 @@ def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityRes
                 reason = f"denied by rule {az.name}"
                 code = ReasonCode.DENIED_BY_RULE
             return _decide(
-                profile, code, reason, chosen.name, authn.name, az.name, identity, trace, hits
+                profile, code, reason, chosen.name, authn.name, az.name, result, steps, hits
             )
 
     profile = chosen.default_profile
@@ -156,7 +170,7 @@ def evaluate(snapshot: PolicySnapshot, ctx: AccessContext, resolver: IdentityRes
     else:
         code = ReasonCode.NO_AUTHORIZATION_RULE_MATCHED
         reason = REASON_WORDS[code]
-    return _decide(profile, code, reason, chosen.name, authn.name, None, identity, trace, hits)
+    return _decide(profile, code, reason, chosen.name, authn.name, None, result, steps, hits)
 
 
 def _action(rule: AuthenticationRule, status: AuthnStatus) -> FailAction:
@@ -188,12 +202,17 @@ def _decide(
     policy_set: str,
     authentication_rule: str,
     authorization_rule: str | None,
-    identity: Identity | None,
-    trace: list[TraceStep],
+    authn: AuthnResult,
+    steps: list[TraceStep] | None,
     hits: list[str],
 ) -> Decision:
     outcome = profile.decision
-    trace.append(TraceStep(_RESULT, profile.name, outcome is _ACCEPT, reason))
+    identity = authn.identity if authn.status is _OK else None
+    if steps is None:
+        trace: tuple[TraceStep, ...] = ()
+    else:
+        steps.append(TraceStep(_RESULT, profile.name, outcome is _ACCEPT, reason))
+        trace = tuple(steps)
     return Decision(
         outcome,
         code,
@@ -203,8 +222,9 @@ def _decide(
         authorization_rule,
         profile,
         identity,
-        tuple(trace),
+        trace,
         tuple(hits),
+        authn,
     )
 
 
@@ -214,12 +234,17 @@ def _reject(
     authentication_rule: str | None,
     authorization_rule: str | None,
     identity: Identity | None,
-    trace: list[TraceStep],
+    authn: AuthnResult | None,
+    steps: list[TraceStep] | None,
     hits: list[str],
     reason: str | None = None,
 ) -> Decision:
     words = REASON_WORDS[code] if reason is None else reason
-    trace.append(TraceStep(_RESULT, "reject", False, f"{int(code)} {words}"))
+    if steps is None:
+        trace: tuple[TraceStep, ...] = ()
+    else:
+        steps.append(TraceStep(_RESULT, "reject", False, f"{int(code)} {words}"))
+        trace = tuple(steps)
     return Decision(
         _REJECT,
         code,
@@ -229,6 +254,7 @@ def _reject(
         authorization_rule,
         None,
         identity,
-        tuple(trace),
+        trace,
         tuple(hits),
+        authn,
     )

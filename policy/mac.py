@@ -23,6 +23,8 @@ MIN_PREFIX_DIGITS: Final = 6  # an OUI; shorter prefixes match too much to be me
 
 def normalize_mac(text: str) -> str | None:
     """The MAC in lowercase colon form (``00:11:22:aa:bb:cc``), or None if `text` is not one."""
+    if not 12 <= len(text) <= 64:  # most user names are not MACs: say so before any work
+        return None
     s = text.strip().lower()
     if _FULL.fullmatch(s) is None:
         return None

@@ -120,7 +120,9 @@ class RadiusProtocol(asyncio.DatagramProtocol):
         except Exception:
             self._failed(event)
             return
-        if result is None:
+        if type(result) is tuple:  # the fast path: answered at once
+            self._answer(event, result)
+        elif result is None:
             self.server.forget(event.key)
         elif inspect.isawaitable(result):
             task = asyncio.ensure_future(self._finish(event, result))

@@ -175,9 +175,10 @@ def verify_accounting_request(raw: bytes, secret: bytes) -> bool:
 _HMAC_KEYS: dict[bytes, tuple[Any, Any]] = {}
 
 
-def _hmac_md5(secret: bytes, data: bytes) -> bytes:
-    """HMAC-MD5 (RFC 2104) with the keyed inner and outer states cached per secret: half the
-    cost of ``hmac.digest`` on OpenSSL 3, which looks the digest up on every call."""
+def _hmac_states(secret: bytes) -> tuple[Any, Any]:
+    """Fresh copies of the HMAC-MD5 (RFC 2104) inner and outer states keyed with ``secret``;
+    the keyed states are cached per secret: half the cost of ``hmac.digest`` on OpenSSL 3,
+    which looks the digest up on every call."""
     states = _HMAC_KEYS.get(secret)
     if states is None:
         key = _md5(secret).digest() if len(secret) > 64 else secret
@@ -186,9 +187,13 @@ def _hmac_md5(secret: bytes, data: bytes) -> bytes:
         if len(_HMAC_KEYS) > 4096:
             _HMAC_KEYS.clear()
         _HMAC_KEYS[secret] = states
-    inner = states[0].copy()
+    return states[0].copy(), states[1].copy()
+
+
+def _hmac_md5(secret: bytes, data: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104) of ``data`` with cached keyed states (see ``_hmac_states``)."""
+    inner, outer = _hmac_states(secret)
     inner.update(data)
-    outer = states[1].copy()
     outer.update(inner.digest())
     return bytes(outer.digest())
 
@@ -212,11 +217,18 @@ def verify_message_authenticator(
     received = raw[offset + 2 : end]
     if len(received) != 16:
         return False
+    inner, outer = _hmac_states(secret)
+    # Fed in pieces: no copy of the packet with the value zeroed is ever built.
     if authenticator is None:
-        data = raw[: offset + 2] + _ZERO16 + raw[end:]
+        inner.update(raw[: offset + 2])
     else:
-        data = raw[:4] + authenticator + raw[20 : offset + 2] + _ZERO16 + raw[end:]
-    return hmac.compare_digest(_hmac_md5(secret, data), received)
+        inner.update(raw[:4])
+        inner.update(authenticator)
+        inner.update(raw[20 : offset + 2])
+    inner.update(_ZERO16)
+    inner.update(raw[end:])
+    outer.update(inner.digest())
+    return hmac.compare_digest(outer.digest(), received)
 
 
 def chap_verify(chap_password: bytes, challenge: bytes, password: bytes) -> bool:

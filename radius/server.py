@@ -55,6 +55,7 @@ _CREDENTIALS = frozenset(
 )
 _CALL_CHECK = int(ServiceType.CallCheck).to_bytes(4, "big")
 _MA_PLACEHOLDER = bytes((_MA, 18)) + bytes(16)
+_MA_HEADER = bytes((_MA, 18))
 _ZERO16 = bytes(16)
 _REPLY_CODES: dict[int, frozenset[int]] = {
     _ACCESS_REQUEST: frozenset((Code.AccessAccept, Code.AccessReject, Code.AccessChallenge)),
@@ -102,15 +103,17 @@ class ClientConfig:
             raise ValueError(f"limit_proxy_state must be one of {_MODES}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestReceived:
     """An Access-Request or Accounting-Request that passed every check; answer it with
-    ``RadiusServer.reply`` or release it with ``RadiusServer.forget(key)``."""
+    ``RadiusServer.reply`` or release it with ``RadiusServer.forget(key)``. Immutable by
+    contract (one is built per request; a frozen dataclass costs ~0.3 us per field)."""
 
     packet: Packet
     client: ClientConfig
     addr: Address
     key: RequestKey
+    proxy_state: bool = True  # whether the request carries Proxy-State (copied into the reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +310,7 @@ class RadiusServer:
         if expires < self._next_sweep:
             self._next_sweep = expires
         self.counters["request_received"] += 1
-        return RequestReceived(packet, client, addr, key)
+        return RequestReceived(packet, client, addr, key, proxy_state)
 
     @staticmethod
     def _has_credentials(packet: Packet) -> bool:
@@ -361,7 +364,12 @@ class RadiusServer:
         if allowed is None or code not in allowed:
             raise LocalProtocolError(f"code {code} does not answer code {packet.code}")
         data = _build_reply(
-            code, packet, attributes, request.client.secret, code in _ACCESS_REPLIES
+            code,
+            packet,
+            attributes,
+            request.client.secret,
+            code in _ACCESS_REPLIES,
+            request.proxy_state,
         )
         expires = now + self._ttl
         cache = self._cache
@@ -394,11 +402,11 @@ def _build_reply(
     attributes: Sequence[tuple[int, bytes]],
     secret: bytes,
     with_ma: bool,
+    proxy_state: bool = True,
 ) -> bytes:
     body = push_attributes(attributes)
-    proxy = [(t, v) for t, v in request.attributes if t == _PROXY_STATE]
-    if proxy:
-        body += push_attributes(proxy)
+    if proxy_state:
+        body += push_attributes([(t, v) for t, v in request.attributes if t == _PROXY_STATE])
     if with_ma:
         body = _MA_PLACEHOLDER + body
     length = 20 + len(body)
@@ -407,7 +415,7 @@ def _build_reply(
     header = bytes((code, request.identifier, length >> 8, length & 0xFF))
     req_auth = request.authenticator
     if with_ma:
-        mac = message_authenticator(header + req_auth + body, secret)
-        body = _MA_PLACEHOLDER[:2] + mac + body[18:]
-    auth = _md5(header + req_auth + body + secret).digest()
-    return header + auth + body
+        mac = message_authenticator(b"".join((header, req_auth, body)), secret)
+        body = b"".join((_MA_HEADER, mac, body[18:]))
+    auth = _md5(b"".join((header, req_auth, body, secret))).digest()
+    return b"".join((header, auth, body))

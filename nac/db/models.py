@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import field_validator
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from nac.db.types import BigIntegerPK, UTCDateTime, utcnow
@@ -300,9 +300,16 @@ class AuditLog(SQLModel, table=True):
     profile: str | None = Field(default=None, max_length=128)
     session_class: str | None = Field(default=None, max_length=253)
     latency_us: int = 0
+    # Rendered words (rows written before migration 0002, and protocols that store words).
     request: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
     reply: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
     trace: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+    # What the RADIUS path stores instead, rendered when read (nac.services.audit): the request
+    # and reply attributes as wire bytes with every secret value removed, and the decision's
+    # context (policy version, NAS, endpoint, identity answer) as JSON text for the replay.
+    request_raw: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    reply_raw: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    context: str | None = Field(default=None, sa_type=Text, nullable=True)
 
 
 class AccountingSession(SQLModel, table=True):

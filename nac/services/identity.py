@@ -14,18 +14,19 @@ from policy.model import AccessContext, AuthnResult, AuthnStatus, Identity, Reas
 from radius.crypto import chap_verify
 
 
-@dataclass(frozen=True, slots=True)
+# Built per request: plain slotted classes (a frozen dataclass costs ~0.3 us per field).
+@dataclass(slots=True)
 class PapCredentials:
     password: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChapCredentials:
     chap_password: bytes = field(repr=False)
     challenge: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MacCredentials:
     """MAC authentication bypass: the MAC is the identity, there is no secret to check."""
 
@@ -81,7 +82,7 @@ class SnapshotResolver:
             return _UNKNOWN_USER
         if not user.enabled:
             return _USER_DISABLED
-        stored = user.password.encode()
+        stored = user.secret
         if isinstance(creds, PapCredentials):
             ok = hmac.compare_digest(creds.password, stored)
         elif isinstance(creds, ChapCredentials):

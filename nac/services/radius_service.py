@@ -15,12 +15,13 @@ import secrets
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any, NamedTuple
+from typing import Any
 
 from nac.db.records import AccountingRecordIn
+from nac.services.audit import RequestAttributes, authn_record
 from nac.services.identity import ChapCredentials, MacCredentials, PapCredentials, SnapshotResolver
 from nac.services.render import ProfileRenderer
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
@@ -29,6 +30,7 @@ from policy.engine import evaluate
 from policy.mac import normalize_mac
 from policy.model import (
     AccessContext,
+    AuthnResult,
     Decision,
     EndpointInfo,
     NasInfo,
@@ -36,7 +38,7 @@ from policy.model import (
     ReasonCode,
     TraceStep,
 )
-from radius.constants import MICROSOFT, AttrType, Code
+from radius.constants import AttrType, Code
 from radius.crypto import unhide_password
 from radius.dictionary import RadiusDictionary
 from radius.server import ClientConfig, RequestReceived
@@ -44,11 +46,6 @@ from radius.server import ClientConfig, RequestReceived
 log = logging.getLogger("nac.radius")
 
 Reply = tuple[int, Sequence[tuple[int, bytes]]]
-
-# Never stored, shown or logged: password material.
-_SECRET_TYPES = frozenset(
-    {int(AttrType.UserPassword), int(AttrType.ChapPassword), int(AttrType.TunnelPassword)}
-)
 
 A_USER_NAME = int(AttrType.UserName)
 A_USER_PASSWORD = int(AttrType.UserPassword)
@@ -77,11 +74,11 @@ A_IN_PACKETS = int(AttrType.AcctInputPackets)
 A_OUT_PACKETS = int(AttrType.AcctOutputPackets)
 A_TERM_CAUSE = int(AttrType.AcctTerminateCause)
 A_EVENT_TS = int(AttrType.EventTimestamp)
-A_VSA = int(AttrType.VendorSpecific)
-_MICROSOFT = MICROSOFT.to_bytes(4, "big")
-# Microsoft VSAs carrying password material: MS-CHAP(2) responses and challenges, the
-# MS-CHAP password-change attributes, MS-MPPE keys.
-_MS_SECRET = frozenset(bytes((n,)) for n in (1, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 25))
+A_ACCEPT = int(Code.AccessAccept)
+A_REJECT = int(Code.AccessReject)
+A_REPLY_MESSAGE = int(AttrType.ReplyMessage)
+_OUTCOME_TEXT = {o: o.value for o in Outcome}
+_UNKNOWN_ENDPOINT: tuple[bool, str | None, str | None] = (False, None, None)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -108,60 +105,12 @@ def _ipv4(value: bytes | None) -> str | None:
     return f"{value[0]}.{value[1]}.{value[2]}.{value[3]}"
 
 
-class _LazyAttributes(Mapping[str, tuple[str, ...]]):
-    """Request attributes by dictionary name, decoded only if a policy rule asks."""
-
-    __slots__ = ("_attrs", "_decoded", "_dictionary")
-
-    def __init__(self, attrs: Sequence[tuple[int, bytes]], dictionary: RadiusDictionary) -> None:
-        self._attrs = attrs
-        self._dictionary = dictionary
-        self._decoded: dict[str, tuple[str, ...]] | None = None
-
-    def _table(self) -> dict[str, tuple[str, ...]]:
-        if self._decoded is None:
-            table: dict[str, list[str]] = {}
-            for t, v in self._attrs:
-                if t in _SECRET_TYPES:
-                    continue
-                for name, shown in self._dictionary.decode_attribute(t, v):
-                    table.setdefault(name, []).append(shown)
-            self._decoded = {k: tuple(v) for k, v in table.items()}
-        return self._decoded
-
-    def __getitem__(self, key: str) -> tuple[str, ...]:
-        return self._table()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._table())
-
-
-class PendingAudit(NamedTuple):
-    """What the hot path hands to the audit writer; turned into a row off the hot path."""
-
-    ts: float
-    protocol: str
-    nas: str
-    nas_ip: str
-    username: str | None
-    mac: str | None
-    method: str
-    decision: Decision
-    session_class: str | None
-    latency_us: int
-    request: Sequence[tuple[int, bytes]]
-    reply: Sequence[tuple[int, bytes]]
-
-
 class RadiusService:
     def __init__(
         self,
         *,
         store: SnapshotStore,
-        audit: BatchWriter[PendingAudit],
+        audit: BatchWriter[tuple[Any, ...]],
         accounting: BatchWriter[AccountingRecordIn],
         dictionary: RadiusDictionary,
         node: str,
@@ -184,15 +133,9 @@ class RadiusService:
         self._service_types = _codes_to_names(dictionary, "Service-Type")
         self._port_types = _codes_to_names(dictionary, "NAS-Port-Type")
         self._terminate_causes = _codes_to_names(dictionary, "Acct-Terminate-Cause")
-        self._nas_cache: dict[tuple[str, str], NasInfo] = {}
+        self._nas_cache: dict[tuple[str, bytes | None, bytes | None, str], NasInfo] = {}
         self._cache_snapshot: RuntimeSnapshot | None = None
-        self._display_cache: dict[tuple[int, bytes], list[tuple[str, str]]] = {}
-        self._secret_names: dict[tuple[int, int], str] = {
-            (t, 0): dictionary.name_of(t) or str(t) for t in _SECRET_TYPES
-        }
-        for n in _MS_SECRET:
-            name = dictionary.name_of(n[0], MICROSOFT)
-            self._secret_names[(A_VSA, n[0])] = name or f"Microsoft-{n[0]}"
+        self._authn_records: dict[int, tuple[AuthnResult, tuple[Any, ...] | None]] = {}
         # Class cookies: unique per decision (node, start time, counter), not secret.
         self._class_prefix = f"nac:{node}:{token_bytes(4).hex()}:"
         self._class_counter = count(1)
@@ -235,8 +178,7 @@ class RadiusService:
         if client is None:  # the configuration changed under the request
             return None
         if snapshot is not self._cache_snapshot:
-            self._cache_snapshot = snapshot
-            self._nas_cache.clear()
+            self._new_snapshot(snapshot)
         packet = event.packet
         username = password = chap = challenge = calling = called = None
         service = port_type = port_id = nas_ip = nas_ip6 = eap = None
@@ -265,10 +207,9 @@ class RadiusService:
                 eap = v
             elif t == A_NAS_IPV6:
                 nas_ip6 = v
-        user_text = _text(username)
-        calling_text = _text(calling)
-        service_code = _u32(service)
-        secret = client.radius.secret
+        user_text = None if username is None else username.decode("utf-8", "replace")
+        calling_text = None if calling is None else calling.decode("utf-8", "replace")
+        service_code = _u32(service) if service is not None else None
 
         mac = normalize_mac(calling_text) if calling_text else None
         credentials: object | None = None
@@ -284,7 +225,7 @@ class RadiusService:
         else:
             method = "none"
         if method == "pap" and password is not None:
-            clear = unhide_password(password, secret, packet.authenticator)
+            clear = unhide_password(password, client.radius.secret, packet.authenticator)
             user_mac = normalize_mac(user_text) if user_text else None
             # Aruba/Juniper-style MAB: PAP with the MAC as both user name and password.
             if user_mac is not None and (mac is None or mac == user_mac):
@@ -299,87 +240,152 @@ class RadiusService:
         if method == "mab" and mac is not None:
             credentials = MacCredentials(mac)
 
-        endpoint_entry = snapshot.endpoints.get(mac) if mac is not None else None
-        endpoint = None
+        endpoint: EndpointInfo | None = None
+        endpoint_record: tuple[bool, str | None, str | None] | None = None
         if mac is not None:
-            endpoint = EndpointInfo(
-                mac=mac,
-                known=endpoint_entry is not None,
-                profile=endpoint_entry.profile if endpoint_entry else None,
-                group=endpoint_entry.group if endpoint_entry else None,
-            )
-        nas_key = (client.name, _ipv4(nas_ip) or _ipv6(nas_ip6) or event.addr[0])
+            entry = snapshot.endpoints.get(mac)
+            if entry is None:
+                endpoint = EndpointInfo(mac=mac, known=False)
+                endpoint_record = _UNKNOWN_ENDPOINT
+            else:
+                endpoint = EndpointInfo(
+                    mac=mac, known=True, profile=entry.profile, group=entry.group
+                )
+                endpoint_record = (True, entry.profile, entry.group)
+        nas_key = (client.name, nas_ip, nas_ip6, event.addr[0])
         nas = self._nas_cache.get(nas_key)
         if nas is None:
-            base = client.nas
-            nas = NasInfo(
-                name=base.name,
-                ip=nas_key[1],
-                device_group=base.device_group,
-                location=base.location,
-                vendor=base.vendor,
-            )
-            if len(self._nas_cache) > 10_000:
-                self._nas_cache.clear()
-            self._nas_cache[nas_key] = nas
+            nas = self._nas_info(client, nas_key)
         wall = self._wall_clock()
         self._clients_seen[client.name] = wall
-        now = datetime.fromtimestamp(wall, UTC)
+        called_text = None if called is None else called.decode("utf-8", "replace")
+        service_name = self._value_name(self._service_types, service_code)
+        port_type_name = (
+            None if port_type is None else self._value_name(self._port_types, _u32(port_type))
+        )
+        port_id_text = None if port_id is None else port_id.decode("utf-8", "replace")
+        ssid = _ssid(called_text)
         ctx = AccessContext(
             protocol="radius",
-            now=now,
+            now=datetime.fromtimestamp(wall, UTC),
             nas=nas,
             auth_method=method,
             username=user_text,
             mac=mac,
             endpoint=endpoint,
-            service_type=self._value_name(self._service_types, service_code),
-            nas_port_type=self._value_name(self._port_types, _u32(port_type)),
-            nas_port_id=_text(port_id),
-            called_station_id=_text(called),
+            service_type=service_name,
+            nas_port_type=port_type_name,
+            nas_port_id=port_id_text,
+            called_station_id=called_text,
             calling_station_id=calling_text,
-            ssid=_ssid(_text(called)),
-            attributes=_LazyAttributes(packet.attributes, self._dictionary),
+            ssid=ssid,
+            attributes=RequestAttributes(packet.attributes, self._dictionary),
             credentials=credentials,
         )
-        if method in ("eap", "none"):
+        policy_version: int | None = snapshot.policy_version
+        if method == "eap" or method == "none":
             decision = _unsupported(ctx, method)
+            policy_version = None
         else:
-            decision = evaluate(snapshot.policy, ctx, self._resolver(snapshot))
+            decision = evaluate(snapshot.policy, ctx, self._resolver(snapshot), trace=False)
 
         session_class: str | None = None
-        if decision.outcome is Outcome.ACCEPT:
-            code = int(Code.AccessAccept)
-            profile = decision.profile
+        profile = decision.profile
+        outcome = decision.outcome
+        if outcome is Outcome.ACCEPT:
+            code = A_ACCEPT
             rendered = self._renderer.render(profile, client.vendor) if profile else ()
             session_class = f"{self._class_prefix}{next(self._class_counter)}"
             attrs: list[tuple[int, bytes]] = [*rendered, (A_CLASS, session_class.encode())]
         else:
-            code = int(Code.AccessReject)
+            code = A_REJECT
             attrs = []
-            profile = decision.profile
             if profile is not None and profile.reply_message:
-                attrs.append((int(AttrType.ReplyMessage), profile.reply_message.encode()))
+                attrs.append((A_REPLY_MESSAGE, profile.reply_message.encode()))
             if eap is not None and len(eap) >= 2:
                 # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
                 attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
+        result = _OUTCOME_TEXT[outcome]
+        self.results[result] += 1
+        hits = self.hits
+        for key in decision.matched_rules:
+            hits[key] += 1
         self._audit.submit(
-            PendingAudit(
+            (
                 wall,
                 "radius",
+                self._node,
                 client.name,
                 nas.ip,
                 user_text,
                 mac,
                 method,
-                decision,
+                result,
+                int(decision.reason_code),
+                decision.reason,
+                decision.policy_set,
+                decision.authentication_rule,
+                decision.authorization_rule,
+                profile.name if profile is not None else None,
                 session_class,
                 int((time.perf_counter() - started) * 1e6),
-                packet.attributes,
+                packet.raw,
                 attrs,
+                (
+                    policy_version,
+                    nas.device_group,
+                    nas.location,
+                    nas.vendor,
+                    service_name,
+                    port_type_name,
+                    port_id_text,
+                    called_text,
+                    calling_text,
+                    ssid,
+                    endpoint_record,
+                    ctx.posture,
+                    self._authn_record(decision.authn),
+                ),
             )
         )
         return code, attrs
+
+    def _new_snapshot(self, snapshot: RuntimeSnapshot) -> None:
+        self._cache_snapshot = snapshot
+        self._nas_cache.clear()
+        self._authn_records.clear()
+
+    def _nas_info(
+        self, client: ClientEntry, key: tuple[str, bytes | None, bytes | None, str]
+    ) -> NasInfo:
+        base = client.nas
+        nas = NasInfo(
+            name=base.name,
+            ip=_ipv4(key[1]) or _ipv6(key[2]) or key[3],
+            device_group=base.device_group,
+            location=base.location,
+            vendor=base.vendor,
+        )
+        if len(self._nas_cache) > 10_000:
+            self._nas_cache.clear()
+        self._nas_cache[key] = nas
+        return nas
+
+    def _authn_record(self, result: AuthnResult | None) -> tuple[Any, ...] | None:
+        """The identity answer as plain data, built once per answer object: the resolver
+        hands out the same object for the same user within a snapshot. The memo holds the
+        object itself, so its id cannot be reused while the entry lives."""
+        if result is None:
+            return None
+        memo = self._authn_records
+        entry = memo.get(id(result))
+        if entry is not None and entry[0] is result:
+            return entry[1]
+        record = authn_record(result)
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[id(result)] = (result, record)
+        return record
 
     # -- Accounting-Request --------------------------------------------------------------
 
@@ -456,57 +462,6 @@ class RadiusService:
             output_packets=_u32(values.get(A_OUT_PACKETS)),
             terminate_cause=self._value_name(self._terminate_causes, cause) if cause else None,
         )
-
-    # -- audit rows, built off the hot path ----------------------------------------------
-
-    def audit_row(self, item: PendingAudit) -> tuple[Any, ...]:
-        """The audit record as a tuple in ``AUDIT_FIELDS`` order (ts as a Unix time)."""
-        d = item.decision
-        self.results[d.outcome.value] += 1
-        hits = self.hits
-        for key in d.matched_rules:
-            hits[key] += 1
-        profile = d.profile
-        return (
-            item.ts,
-            item.protocol,
-            d.outcome.value,
-            self._node,
-            item.nas,
-            item.nas_ip,
-            item.username,
-            item.mac,
-            item.method,
-            int(d.reason_code),
-            d.reason,
-            d.policy_set,
-            d.authentication_rule,
-            d.authorization_rule,
-            profile.name if profile is not None else None,
-            item.session_class,
-            item.latency_us,
-            self._display(item.request),
-            self._display(item.reply),
-            d.trace_lines(),
-        )
-
-    def _display(self, attrs: Sequence[tuple[int, bytes]]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        cache = self._display_cache
-        for t, v in attrs:
-            if t in _SECRET_TYPES or (t == A_VSA and v[:4] == _MICROSOFT and v[4:5] in _MS_SECRET):
-                name = self._secret_names.get((t, v[4] if t == A_VSA and len(v) > 4 else 0))
-                out.append((name or str(t), "<hidden>"))
-                continue
-            key = (t, v)
-            shown = cache.get(key)
-            if shown is None:
-                shown = self._dictionary.decode_attribute(t, v)
-                if len(cache) > 50_000:
-                    cache.clear()
-                cache[key] = shown
-            out.extend(shown)
-        return out
 
 
 def _codes_to_names(dictionary: RadiusDictionary, attribute: str) -> dict[int, str]:

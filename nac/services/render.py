@@ -120,13 +120,15 @@ class ProfileRenderer:
 
     def __init__(self, dictionary: RadiusDictionary) -> None:
         self._dictionary = dictionary
-        self._cache: dict[tuple[AuthorizationProfile, str], tuple[Attribute, ...]] = {}
+        self._cache: dict[tuple[int, str], tuple[AuthorizationProfile, tuple[Attribute, ...]]] = {}
 
     def render(self, profile: AuthorizationProfile, vendor: str) -> tuple[Attribute, ...]:
-        key = (profile, vendor)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        # Keyed by the profile object (hashing one hashes all its fields): the entry holds the
+        # profile, so its id cannot be reused while the entry lives.
+        key = (id(profile), vendor)
+        entry = self._cache.get(key)
+        if entry is not None and entry[0] is profile:
+            return entry[1]
         renderer = _RENDERERS.get(vendor, _generic)
         attrs = renderer(profile)
         for name, value in profile.custom:
@@ -134,5 +136,5 @@ class ProfileRenderer:
         result = tuple(attrs)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[key] = result
+        self._cache[key] = (profile, result)
         return result

@@ -44,6 +44,11 @@ class UserEntry:
     password: str = field(repr=False)
     enabled: bool = True
     groups: frozenset[str] = frozenset()
+    secret: bytes = field(default=b"", repr=False, compare=False)  # the password as UTF-8
+
+    def __post_init__(self) -> None:
+        if not self.secret and self.password:
+            object.__setattr__(self, "secret", self.password.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,16 @@ class EndpointEntry:
 class RuntimeSnapshot:
     """Immutable after construction; the client lookup cache is the only thing that fills."""
 
-    __slots__ = ("_by_prefix", "_ip_cache", "clients", "endpoints", "policy", "users", "version")
+    __slots__ = (
+        "_by_prefix",
+        "_ip_cache",
+        "clients",
+        "endpoints",
+        "policy",
+        "policy_version",
+        "users",
+        "version",
+    )
 
     def __init__(
         self,
@@ -66,9 +80,11 @@ class RuntimeSnapshot:
         clients: tuple[ClientEntry, ...],
         users: dict[str, UserEntry],
         endpoints: dict[str, EndpointEntry],
+        policy_version: int = 0,
     ) -> None:
         self.version = version
         self.policy = policy
+        self.policy_version = policy_version  # the stored version ``policy`` was compiled from
         self.clients = clients
         self.users = users
         self.endpoints = endpoints
@@ -150,6 +166,7 @@ def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
     return RuntimeSnapshot(
         version=config.version,
         policy=compile_policy(config.policy),
+        policy_version=config.policy_version,
         clients=tuple(clients),
         users=users,
         endpoints=endpoints,

@@ -1,0 +1,457 @@
+"""Audit records of RADIUS decisions: what the request path hands over, what is stored, and how
+a stored record is read back in words.
+
+The request path pays only for a plain tuple per decision (``ITEM_FIELDS`` order): names and
+numbers it already holds, the request as received, the reply attributes, and the context the
+policy saw (``CONTEXT`` below) with the identity source's answer. Nothing is rendered there.
+
+The audit writer process turns an item into a row (``stored_row``): the request and reply
+attributes as wire bytes with every secret value removed (User-Password, CHAP-Password,
+Tunnel-Password, MS-CHAP material, MS-MPPE keys; EAP-Message cut to its header), the context
+as JSON text. Rows are cheap to insert, and no secret is ever at rest.
+
+A reader (``AuditRenderer``) renders a row: attribute names and values from the shipped
+dictionary, and the trace in words by replaying the decision. ``policy.engine.evaluate`` is
+pure, so the policy version the decision used, the recorded context and the recorded answer of
+the identity source give back the same decision with every rule tried and why; the replay is
+checked against the stored outcome and reason code, and a mismatch is said in the trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nac.db import crud
+from nac.db.defaults import default_policy
+from policy.compile import compile_policy
+from policy.engine import evaluate
+from policy.model import (
+    AccessContext,
+    AuthnResult,
+    AuthnStatus,
+    Decision,
+    EndpointInfo,
+    Identity,
+    NasInfo,
+    ReasonCode,
+)
+from policy.rules import PolicySnapshot
+from radius.constants import MICROSOFT, AttrType
+from radius.dictionary import HIDDEN, RadiusDictionary
+from radius.errors import DecodeError
+from radius.packet import pull_attributes, push_attributes
+
+__all__ = [
+    "CONTEXT_FIELDS",
+    "ITEM_FIELDS",
+    "STORED_COLUMNS",
+    "AuditRenderer",
+    "RequestAttributes",
+    "authn_record",
+    "display_attributes",
+    "load_policies",
+    "redact",
+    "stored_row",
+]
+
+# The item the request path submits, a plain tuple in this order.
+ITEM_FIELDS: tuple[str, ...] = (
+    "ts",  # Unix time (float), also the policy's ``now``
+    "protocol",
+    "node",
+    "nas_name",
+    "nas_ip",
+    "username",
+    "mac",
+    "method",
+    "result",
+    "reason_code",  # int
+    "reason",
+    "policy_set",
+    "authentication_rule",
+    "authorization_rule",
+    "profile",
+    "session_class",
+    "latency_us",
+    "request",  # the request packet as received (bytes), redacted by ``stored_row``
+    "reply",  # the reply attributes, ((type, value), ...), redacted by ``stored_row``
+    "context",  # tuple in CONTEXT_FIELDS order
+)
+ITEM = {name: n for n, name in enumerate(ITEM_FIELDS)}
+_REQUEST = ITEM["request"]
+_REPLY = ITEM["reply"]
+_CONTEXT = ITEM["context"]
+
+# What the policy saw beyond the item's own fields. ``policy_version`` None: the decision was
+# not made by the policy engine (e.g. a method the server does not offer) and has no replay.
+CONTEXT_FIELDS: tuple[str, ...] = (
+    "policy_version",
+    "nas_group",
+    "nas_location",
+    "nas_vendor",
+    "service_type",
+    "nas_port_type",
+    "nas_port_id",
+    "called_station_id",
+    "calling_station_id",
+    "ssid",
+    "endpoint",  # None or (known, profile, group)
+    "posture",
+    "authn",  # None or authn_record(...)
+)
+
+# Columns of audit_log written by the audit writer, in ``stored_row`` order.
+STORED_COLUMNS: tuple[str, ...] = (
+    *ITEM_FIELDS[: ITEM["request"]],
+    "request_raw",
+    "reply_raw",
+    "context",
+)
+
+_VSA = int(AttrType.VendorSpecific)
+_EAP = int(AttrType.EapMessage)
+# Values removed before anything is stored (RFC 2865 5.2/5.3, RFC 2868 3.5, RFC 3579 3.2).
+_SECRET_TYPES = frozenset(
+    int(t)
+    for t in (
+        AttrType.UserPassword,
+        AttrType.ChapPassword,
+        AttrType.TunnelPassword,
+        AttrType.MessageAuthenticator,
+    )
+)
+_MICROSOFT = MICROSOFT.to_bytes(4, "big")
+# Microsoft VSAs (RFC 2548) carrying password material: MS-CHAP(2) responses, challenges and
+# password changes, MS-CHAP-MPPE-Keys, MS-MPPE-Send/Recv-Key.
+MS_SECRET_TYPES = frozenset((1, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16, 17, 25))
+_MS_SECRET_BYTES = frozenset(bytes((n,)) for n in MS_SECRET_TYPES)
+_EAP_HEADER = 5  # code, identifier, length, type: enough to say what it was
+
+
+def _is_ms_secret(value: bytes) -> bool:
+    return value[:4] == _MICROSOFT and value[4:5] in _MS_SECRET_BYTES
+
+
+def redact(attributes: Iterable[tuple[int, bytes]]) -> bytes:
+    """The attributes as wire bytes with secret values removed: a secret attribute is kept
+    with an empty value (a Microsoft one as vendor, type and an empty value), so a reader
+    can say it was there; EAP-Message keeps only its header octets."""
+    out: list[tuple[int, bytes]] = []
+    for t, v in attributes:
+        if t in _SECRET_TYPES:
+            out.append((t, b""))
+        elif t == _VSA and _is_ms_secret(v):
+            out.append((t, v[:5] + b"\x02"))
+        elif t == _EAP and len(v) > _EAP_HEADER:
+            out.append((t, v[:_EAP_HEADER]))
+        else:
+            out.append((t, v))
+    return push_attributes(out)
+
+
+def authn_record(result: AuthnResult | None) -> tuple[Any, ...] | None:
+    """The identity source's answer as plain, hashable data, for the replay."""
+    if result is None:
+        return None
+    identity = result.identity
+    if identity is None:
+        return (result.status.value, int(result.reason_code), result.reason, None)
+    return (
+        result.status.value,
+        int(result.reason_code),
+        result.reason,
+        identity.name,
+        identity.source,
+        tuple(sorted(identity.groups)),
+        tuple(sorted(identity.attributes.items())),
+    )
+
+
+def _authn_result(record: Sequence[Any] | None) -> AuthnResult | None:
+    if record is None:
+        return None
+    identity = None
+    if len(record) >= 7 and record[3] is not None:
+        identity = Identity(
+            name=str(record[3]),
+            source=str(record[4]),
+            groups=frozenset(str(g) for g in record[5]),
+            attributes={str(k): str(v) for k, v in record[6]},
+        )
+    return AuthnResult(
+        status=AuthnStatus(record[0]),
+        reason_code=ReasonCode(int(record[1])),
+        reason=str(record[2]),
+        identity=identity,
+    )
+
+
+def _sqlite_ts(ts: float) -> str:
+    # The format SQLAlchemy's SQLite DATETIME stores (naive UTC, microseconds always shown).
+    naive = datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds")
+
+
+def _aware_ts(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def stored_row(
+    item: Sequence[Any], *, sqlite: bool, contexts: dict[Any, str] | None = None
+) -> tuple[Any, ...]:
+    """One audit item as the values of ``STORED_COLUMNS`` (what the writer inserts).
+
+    ``contexts`` memoizes the JSON of contexts seen before (they repeat: same NAS, same
+    identity answer); the time is put in front of it as the first element of the array.
+    """
+    raw = item[_REQUEST]
+    try:
+        request_attrs: Iterable[tuple[int, bytes]] = pull_attributes(raw, 20, len(raw))
+    except DecodeError:  # cannot happen for a packet the core accepted; store nothing then
+        request_attrs = ()
+    context = item[_CONTEXT]
+    if contexts is None:
+        tail = json.dumps(context, separators=(",", ":"))
+    else:
+        tail = contexts.get(context) or _remember(contexts, context)
+    ts = item[0]
+    return (
+        _sqlite_ts(ts) if sqlite else _aware_ts(ts),
+        *item[1:_REQUEST],
+        redact(request_attrs),
+        redact(item[_REPLY]),
+        f"[{ts!r},{tail[1:]}",
+    )
+
+
+def _remember(contexts: dict[Any, str], context: tuple[Any, ...]) -> str:
+    text = json.dumps(context, separators=(",", ":"))
+    if len(contexts) > 50_000:
+        contexts.clear()
+    contexts[context] = text
+    return text
+
+
+def display_attributes(
+    dictionary: RadiusDictionary, attributes: Iterable[tuple[int, bytes]]
+) -> list[tuple[str, str]]:
+    """``(name, value)`` rows; secrets (also the emptied ones of a stored row) say hidden."""
+    out: list[tuple[str, str]] = []
+    for t, v in attributes:
+        if t == _VSA and _is_ms_secret(v):
+            name = dictionary.name_of(v[4], MICROSOFT) or f"Microsoft-{v[4]}"
+            out.append((name, HIDDEN))
+        elif t in _SECRET_TYPES:
+            out.append((dictionary.name_of(t) or f"Attr-{t}", HIDDEN))
+        else:
+            out.extend(dictionary.decode_attribute(t, v))
+    return out
+
+
+class RequestAttributes(Mapping[str, tuple[str, ...]]):
+    """Request attributes by dictionary name (``radius.NAME`` in conditions), decoded only if
+    a rule asks; secrets never appear."""
+
+    __slots__ = ("_attrs", "_decoded", "_dictionary")
+
+    def __init__(self, attrs: Sequence[tuple[int, bytes]], dictionary: RadiusDictionary) -> None:
+        self._attrs = attrs
+        self._dictionary = dictionary
+        self._decoded: dict[str, tuple[str, ...]] | None = None
+
+    def _table(self) -> dict[str, tuple[str, ...]]:
+        if self._decoded is None:
+            table: dict[str, list[str]] = {}
+            for t, v in self._attrs:
+                if t in _SECRET_TYPES or (t == _VSA and _is_ms_secret(v)):
+                    continue
+                for name, shown in self._dictionary.decode_attribute(t, v):
+                    table.setdefault(name, []).append(shown)
+            self._decoded = {k: tuple(v) for k, v in table.items()}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+class _Recorded:
+    """An IdentityResolver that gives back the recorded answer (the replay)."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: AuthnResult | None) -> None:
+        self._answer = answer
+
+    def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult:
+        if self._answer is None:
+            return AuthnResult(
+                AuthnStatus.ERROR, ReasonCode.IDENTITY_SOURCE_ERROR, "no answer recorded", None
+            )
+        return self._answer
+
+
+PolicyLoader = Callable[[int], PolicySnapshot | None]
+
+
+class AuditRenderer:
+    """Renders stored audit rows: attributes in words and the replayed trace.
+
+    The compiled policies the rows were decided by come from ``add_policy`` (an async caller
+    loads the versions ``versions_needed`` names) or from ``policy_for(version)``; a version
+    that is gone renders as a trace that says so. Rows written before migration 0002 carry
+    their words in the JSON columns and are shown as they are.
+    """
+
+    def __init__(
+        self, dictionary: RadiusDictionary, policy_for: PolicyLoader | None = None
+    ) -> None:
+        self._dictionary = dictionary
+        self._policy_for = policy_for
+        self._policies: dict[int, PolicySnapshot | None] = {}
+
+    def versions_needed(self, rows: Iterable[Any]) -> set[int]:
+        """Policy versions the rows were decided by that this renderer does not hold yet."""
+        out: set[int] = set()
+        for row in rows:
+            if row.context is None:
+                continue
+            try:
+                version = json.loads(row.context)[1]
+            except (ValueError, TypeError, IndexError):
+                continue
+            if isinstance(version, int) and version not in self._policies:
+                out.add(version)
+        return out
+
+    def add_policy(self, version: int, document: Mapping[str, Any] | None) -> None:
+        """Hold the policy document of a stored version (None: it is gone)."""
+        self._policies[version] = compile_stored(document)
+
+    def policy(self, version: int) -> PolicySnapshot | None:
+        if version not in self._policies:
+            self._policies[version] = self._policy_for(version) if self._policy_for else None
+        return self._policies[version]
+
+    def request(self, row: Any) -> list[tuple[str, str]] | Any:
+        if row.request_raw is None:
+            return row.request
+        return display_attributes(self._dictionary, _pull(row.request_raw))
+
+    def reply(self, row: Any) -> list[tuple[str, str]] | Any:
+        if row.reply_raw is None:
+            return row.reply
+        return display_attributes(self._dictionary, _pull(row.reply_raw))
+
+    def trace(self, row: Any) -> list[str] | Any:
+        """The decision in words, one line per step (see ``Decision.trace_lines``)."""
+        if row.context is None:
+            return row.trace
+        try:
+            ts, *context = json.loads(row.context)
+            ctx_fields = dict(zip(CONTEXT_FIELDS, context, strict=True))
+        except (ValueError, TypeError) as exc:
+            return [f"trace not available: context unreadable ({exc})"]
+        decision_line = f"decision: {row.result} ({row.reason_code} {row.reason})"
+        version = ctx_fields["policy_version"]
+        if version is None:
+            return [f"authentication {row.method}: no match - {row.reason}", decision_line]
+        policy = self.policy(int(version))
+        if policy is None:
+            return [f"trace not available: policy version {version} is not stored", decision_line]
+        decision = self.replay(row, float(ts), ctx_fields, policy)
+        lines = decision.trace_lines()
+        if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
+            lines.append(
+                f"replay differs from the stored decision ({decision.outcome.value}"
+                f" {int(decision.reason_code)}): the trace above may not be what happened"
+            )
+        return lines
+
+    def replay(
+        self, row: Any, ts: float, fields: dict[str, Any], policy: PolicySnapshot
+    ) -> Decision:
+        endpoint = fields["endpoint"]
+        ctx = AccessContext(
+            protocol=row.protocol,
+            now=datetime.fromtimestamp(ts, UTC),
+            nas=NasInfo(
+                name=row.nas_name or "",
+                ip=row.nas_ip or "",
+                device_group=fields["nas_group"] or "",
+                location=fields["nas_location"] or "",
+                vendor=fields["nas_vendor"] or "generic",
+            ),
+            auth_method=row.method or "none",
+            username=row.username,
+            mac=row.mac,
+            endpoint=None
+            if endpoint is None
+            else EndpointInfo(
+                mac=row.mac or "", known=bool(endpoint[0]), profile=endpoint[1], group=endpoint[2]
+            ),
+            service_type=fields["service_type"],
+            nas_port_type=fields["nas_port_type"],
+            nas_port_id=fields["nas_port_id"],
+            called_station_id=fields["called_station_id"],
+            calling_station_id=fields["calling_station_id"],
+            ssid=fields["ssid"],
+            posture=fields["posture"] or "unknown",
+            attributes=RequestAttributes(_pull(row.request_raw or b""), self._dictionary),
+        )
+        return evaluate(policy, ctx, _Recorded(_authn_result(fields["authn"])))
+
+    def render(self, row: Any) -> dict[str, Any]:
+        """The row as a JSON-able dict: every column but the raw ones, with ``request``,
+        ``reply`` (lists of (name, value)) and ``trace`` (lines) rendered."""
+        out: dict[str, Any] = {}
+        for name in _SHOWN:
+            value = getattr(row, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        out["request"] = [tuple(p) for p in self.request(row) or ()]
+        out["reply"] = [tuple(p) for p in self.reply(row) or ()]
+        out["trace"] = self.trace(row)
+        return out
+
+
+_SHOWN = ("id", *(n for n in ITEM_FIELDS[: ITEM["request"]]))
+
+
+def _pull(data: bytes) -> tuple[tuple[int, bytes], ...]:
+    try:
+        return pull_attributes(data, 0, len(data))
+    except DecodeError:
+        return ()
+
+
+def compile_stored(document: Mapping[str, Any] | None) -> PolicySnapshot | None:
+    """Compile a stored policy document for the replay (None if it no longer compiles)."""
+    if document is None:
+        return None
+    try:
+        return compile_policy(dict(document))
+    except ValueError:
+        return None
+
+
+async def load_policies(
+    renderer: AuditRenderer, session: AsyncSession, rows: Iterable[Any]
+) -> None:
+    """Give ``renderer`` the stored policy versions ``rows`` were decided by (version 0 is
+    the built-in reject-everything policy a database starts with)."""
+    for version in sorted(renderer.versions_needed(rows)):
+        if version == 0:
+            renderer.add_policy(0, default_policy())
+            continue
+        stored = await crud.get_policy(session, version=version)
+        renderer.add_policy(version, stored.document if stored is not None else None)
