@@ -56,6 +56,7 @@ __all__ = [
     "display_attributes",
     "load_policies",
     "redact",
+    "redact_packet",
     "stored_row",
 ]
 
@@ -141,6 +142,12 @@ def redact(attributes: Iterable[tuple[int, bytes]]) -> bytes:
     """The attributes as wire bytes with secret values removed: a secret attribute is kept
     with an empty value (a Microsoft one as vendor, type and an empty value), so a reader
     can say it was there; EAP-Message keeps only its header octets."""
+    attributes = tuple(attributes)
+    for t, _ in attributes:
+        if t in _SECRET_TYPES or t == _VSA or t == _EAP:
+            break
+    else:  # nothing to remove: the common reply
+        return push_attributes(attributes)
     out: list[tuple[int, bytes]] = []
     for t, v in attributes:
         if t in _SECRET_TYPES:
@@ -152,6 +159,36 @@ def redact(attributes: Iterable[tuple[int, bytes]]) -> bytes:
         else:
             out.append((t, v))
     return push_attributes(out)
+
+
+def redact_packet(raw: bytes) -> bytes:
+    """``redact`` for a whole received packet: its attribute section with secret values
+    removed, cut by offsets (the packet passed the core's checks, so its lengths add up)."""
+    out: list[bytes] = []
+    n = len(raw)
+    pos = last = 20
+    while pos + 2 <= n:
+        t = raw[pos]
+        end = pos + raw[pos + 1]
+        if end <= pos + 1:
+            break  # cannot happen after decode_packet; keep what was read
+        if t in _SECRET_TYPES:
+            out.append(raw[last:pos])
+            out.append(bytes((t, 2)))
+            last = end
+        elif t == _VSA and raw[pos + 2 : pos + 6] == _MICROSOFT and raw[pos + 6 : pos + 7] in (
+            _MS_SECRET_BYTES
+        ):
+            out.append(raw[last:pos])
+            out.append(bytes((t, 8)) + raw[pos + 2 : pos + 7] + b"\x02")
+            last = end
+        elif t == _EAP and end - pos > 2 + _EAP_HEADER:
+            out.append(raw[last:pos])
+            out.append(bytes((t, 2 + _EAP_HEADER)) + raw[pos + 2 : pos + 2 + _EAP_HEADER])
+            last = end
+        pos = end
+    out.append(raw[last:n])
+    return b"".join(out)
 
 
 def authn_record(result: AuthnResult | None) -> tuple[Any, ...] | None:
@@ -209,11 +246,6 @@ def stored_row(
     ``contexts`` memoizes the JSON of contexts seen before (they repeat: same NAS, same
     identity answer); the time is put in front of it as the first element of the array.
     """
-    raw = item[_REQUEST]
-    try:
-        request_attrs: Iterable[tuple[int, bytes]] = pull_attributes(raw, 20, len(raw))
-    except DecodeError:  # cannot happen for a packet the core accepted; store nothing then
-        request_attrs = ()
     context = item[_CONTEXT]
     if contexts is None:
         tail = json.dumps(context, separators=(",", ":"))
@@ -223,7 +255,7 @@ def stored_row(
     return (
         _sqlite_ts(ts) if sqlite else _aware_ts(ts),
         *item[1:_REQUEST],
-        redact(request_attrs),
+        redact_packet(item[_REQUEST]),
         redact(item[_REPLY]),
         f"[{ts!r},{tail[1:]}",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from nac.services.snapshot import RuntimeSnapshot
+from nac.services.snapshot import RuntimeSnapshot, UserEntry
 from policy.model import AccessContext, AuthnResult, AuthnStatus, Identity, ReasonCode
 from radius.crypto import chap_verify
 
@@ -50,12 +50,13 @@ _UNKNOWN_MAC = _result(AuthnStatus.NOT_FOUND, ReasonCode.UNKNOWN_MAC, "unknown M
 class SnapshotResolver:
     """Resolves ``internal_users`` and ``endpoints`` against one snapshot."""
 
-    __slots__ = ("_ok", "_snapshot")
+    __slots__ = ("_ok_endpoints", "_ok_users", "_snapshot")
 
     def __init__(self, snapshot: RuntimeSnapshot) -> None:
         self._snapshot = snapshot
         # Success results per user and per endpoint, made on first use for this snapshot.
-        self._ok: dict[tuple[str, str], AuthnResult] = {}
+        self._ok_users: dict[str, AuthnResult] = {}
+        self._ok_endpoints: dict[str, AuthnResult] = {}
 
     def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult:
         if source == "internal_users":
@@ -70,6 +71,15 @@ class SnapshotResolver:
 
     def _internal_users(self, ctx: AccessContext) -> AuthnResult:
         creds = ctx.credentials
+        if type(creds) is PapCredentials:  # the common case first
+            user = self._snapshot.users.get(ctx.username or "")
+            if user is None:
+                return _UNKNOWN_USER
+            if not user.enabled:
+                return _USER_DISABLED
+            if not hmac.compare_digest(creds.password, user.secret):
+                return _WRONG_PASSWORD
+            return self._ok_users.get(user.name) or self._user_ok(user)
         if creds is None or isinstance(creds, MacCredentials):
             return _result(
                 AuthnStatus.UNSUPPORTED,
@@ -95,19 +105,20 @@ class SnapshotResolver:
             )
         if not ok:
             return _WRONG_PASSWORD
-        cached = self._ok.get(("internal_users", user.name))
-        if cached is None:
-            identity = Identity(
-                name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY
-            )
-            cached = AuthnResult(
-                status=AuthnStatus.OK,
-                reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
-                reason="password verified",
-                identity=identity,
-            )
-            self._ok[("internal_users", user.name)] = cached
-        return cached
+        return self._ok_users.get(user.name) or self._user_ok(user)
+
+    def _user_ok(self, user: UserEntry) -> AuthnResult:
+        identity = Identity(
+            name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY
+        )
+        result = AuthnResult(
+            status=AuthnStatus.OK,
+            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+            reason="password verified",
+            identity=identity,
+        )
+        self._ok_users[user.name] = result
+        return result
 
     def _endpoints(self, ctx: AccessContext) -> AuthnResult:
         mac = ctx.mac
@@ -120,7 +131,7 @@ class SnapshotResolver:
         endpoint = self._snapshot.endpoints.get(mac)
         if endpoint is None:
             return _UNKNOWN_MAC
-        cached = self._ok.get(("endpoints", mac))
+        cached = self._ok_endpoints.get(mac)
         if cached is None:
             attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
             groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
@@ -131,5 +142,5 @@ class SnapshotResolver:
                 reason="known MAC",
                 identity=identity,
             )
-            self._ok[("endpoints", mac)] = cached
+            self._ok_endpoints[mac] = cached
         return cached

@@ -14,6 +14,7 @@ from nac.services.audit import (
     STORED_COLUMNS,
     AuditRenderer,
     redact,
+    redact_packet,
     stored_row,
 )
 from nac.services.radius_service import RadiusService
@@ -21,7 +22,7 @@ from nac.services.snapshot import build_snapshot
 from policy.engine import evaluate
 from radius.constants import AttrType
 from radius.crypto import hide_password
-from radius.packet import encode_vsa, pull_attributes
+from radius.packet import encode_packet, encode_vsa, pull_attributes
 from radius.server import RadiusServer
 
 from .support import (
@@ -170,3 +171,18 @@ def test_redact_removes_every_secret_value() -> None:
     assert kept[-2] == (A.EapMessage, eap[:5])
     names = dict(AuditRenderer(DICTIONARY).request(SimpleNamespace(request_raw=out)))
     assert names["User-Password"] == names["MS-CHAP2-Response"] == "<hidden>"
+
+
+def test_redact_packet_matches_redact() -> None:
+    attrs = [
+        (int(A.UserName), b"alice"),
+        (int(A.UserPassword), b"P" * 16),
+        (int(A.VendorSpecific), encode_vsa(311, 11, b"C" * 16)),  # MS-CHAP-Challenge
+        (int(A.VendorSpecific), encode_vsa(9, 1, b"cisco-avpair=x")),
+        (int(A.EapMessage), bytes((2, 5, 0, 40, 4)) + b"E" * 35),
+        (int(A.MessageAuthenticator), b"M" * 16),
+        (int(A.NasIpAddress), b"\x7f\x00\x00\x01"),
+    ]
+    packet = encode_packet(1, 1, AUTH, attrs)
+    assert redact_packet(packet) == redact(attrs)
+    assert redact_packet(encode_packet(1, 1, AUTH, [])) == b""
