@@ -267,7 +267,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 service.handle_auth,
                 2,
                 on_event,
-                worker.count > 1,
+                worker.count,
             )
         )
         listeners.append(
@@ -279,7 +279,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 service.handle_acct,
                 5,
                 on_event,
-                worker.count > 1,
+                worker.count,
             )
         )
     except StartupError:
@@ -342,7 +342,7 @@ async def _listen(
     handler: Handler,
     status_code: int,
     on_event: _DiscardLog,
-    reuse_port: bool,
+    workers: int,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
     try:
         return await open_listener(
@@ -352,7 +352,8 @@ async def _listen(
             handler,
             status_code=status_code,
             on_event=on_event,
-            reuse_port=reuse_port,
+            reuse_port=workers > 1,
+            workers=workers,
         )
     except OSError as exc:
         raise _listen_error(what, host, port, exc) from None

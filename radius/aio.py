@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import socket
+import struct
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, cast
 
@@ -186,6 +188,34 @@ class RadiusProtocol(asyncio.DatagramProtocol):
             await self._closed
 
 
+_SO_ATTACH_REUSEPORT_CBPF = 51  # Linux 4.5+, include/uapi/asm-generic/socket.h
+
+
+def spread_by_authenticator(sock: socket.socket, workers: int) -> bool:
+    """Attach a classic BPF program to the SO_REUSEPORT group of ``sock`` that picks the
+    worker from the first four octets of the Request Authenticator (modulo ``workers``).
+
+    The kernel's default spreads by the 4-tuple, so one NAS sending from one port (a big
+    wireless controller) lands on one worker; the authenticator is random per request
+    (RFC 2865 3) and the same in a retransmission, so requests spread evenly and a
+    retransmission still reaches the worker holding its duplicate-cache entry (RFC 5080).
+    For UDP the program sees the datagram from the RADIUS header on. Returns False where
+    the system does not offer it (the kernel's 4-tuple spread then applies)."""
+    program = [
+        (0x20, 0, 0, 4),  # BPF_LD | BPF_W | BPF_ABS: A = payload[4:8]
+        (0x94, 0, 0, workers),  # BPF_ALU | BPF_MOD | BPF_K: A %= workers
+        (0x16, 0, 0, 0),  # BPF_RET | BPF_A: the socket index
+    ]
+    code = b"".join(struct.pack("=HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("@HP", len(program), ctypes.addressof(buffer))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError:
+        return False
+    return True
+
+
 def _make_socket(host: str, port: int, buffer_size: int, reuse_port: bool = False) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
     family, socktype, proto, _, sockaddr = infos[0]
@@ -221,11 +251,16 @@ async def open_listener(
     on_event: Callable[[Event], None] | None = None,
     buffer_size: int = SOCKET_BUFFER,
     reuse_port: bool = False,
+    workers: int = 1,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
     """Bind a UDP socket (IPv4, or IPv6 when ``host`` is e.g. "::") with large buffers and
-    start a ``RadiusProtocol`` on it. Close with ``await protocol.close()``."""
+    start a ``RadiusProtocol`` on it. Close with ``await protocol.close()``. With
+    ``reuse_port`` and ``workers`` > 1 the port is shared and requests are spread over the
+    group by ``spread_by_authenticator``."""
     loop = asyncio.get_running_loop()
     sock = _make_socket(host, port, buffer_size, reuse_port)
+    if reuse_port and workers > 1:
+        spread_by_authenticator(sock, workers)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: RadiusProtocol(
             server, handler, status_code=status_code, clock=clock, on_event=on_event

@@ -144,7 +144,7 @@ def redact(attributes: Iterable[tuple[int, bytes]]) -> bytes:
     can say it was there; EAP-Message keeps only its header octets."""
     attributes = tuple(attributes)
     for t, _ in attributes:
-        if t in _SECRET_TYPES or t == _VSA or t == _EAP:
+        if t in _SECRET_TYPES or t in (_VSA, _EAP):
             break
     else:  # nothing to remove: the common reply
         return push_attributes(attributes)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 
 import pytest
@@ -198,3 +199,37 @@ async def test_status_server_and_ipv6() -> None:
 
 def test_protocol_is_a_datagram_protocol() -> None:
     assert issubclass(RadiusProtocol, asyncio.DatagramProtocol)
+
+
+def test_reuseport_group_spreads_by_request_authenticator() -> None:
+    """Two sockets share a port; one client socket (one 4-tuple, as a big controller sends)
+    still reaches both, and the same authenticator always reaches the same socket."""
+    from radius.aio import spread_by_authenticator
+
+    socks = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", socks[0].getsockname()[1] if socks else 0))
+        socks.append(s)
+    assert spread_by_authenticator(socks[0], 2)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port = socks[0].getsockname()[1]
+    try:
+        seen: dict[bytes, int] = {}
+        for n in range(64):
+            auth = n.to_bytes(4, "big") * 4
+            for _ in range(2):  # a retransmission: same authenticator
+                client.sendto(encode_packet(1, n, auth, []), ("127.0.0.1", port))
+                ready, _, _ = select.select(socks, [], [], 2.0)
+                assert len(ready) == 1, "datagram not received, or received twice"
+                data = ready[0].recv(4096)
+                assert data[4:20] == auth
+                index = socks.index(ready[0])
+                assert seen.setdefault(auth, index) == index
+        counts = [list(seen.values()).count(i) for i in range(2)]
+        assert counts == [32, 32]  # authenticator word mod 2: exactly even here
+    finally:
+        client.close()
+        for s in socks:
+            s.close()
