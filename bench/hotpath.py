@@ -1,8 +1,9 @@
 """Per-request cost of each stage of the RADIUS hot path, in one process, no sockets.
 
 Run: .venv/bin/python bench/hotpath.py
-Prints microseconds per call for: receive_datagram, handle_auth (context + policy + render),
-reply (Message-Authenticator + Response Authenticator), and the audit row built off the path.
+Prints microseconds per call for: receive_datagram, handle_auth (context + policy + render +
+the audit item), reply (Message-Authenticator + Response Authenticator), and, off the request
+path, the stored row the audit writer process makes of an item and the read-side replay.
 Measured, not asserted: use it with a profiler to see what bounds the request rate.
 """
 
@@ -14,6 +15,7 @@ import timeit
 
 from nac.db.defaults import demo_policy
 from nac.db.runtime import RuntimeClient, RuntimeConfig, RuntimeEndpoint, RuntimeUser
+from nac.services.audit import STORED_COLUMNS, AuditRenderer, stored_row
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import build_snapshot
 from nac.services.writer import BatchWriter
@@ -103,7 +105,17 @@ async def main() -> None:
     code, attrs = service.handle_auth(ev)
     print(f"reply (M-A + auth)    {per_call(lambda: server.reply(ev, code, attrs, 1.0)):6.1f} us")
     item = audit._items[0]
-    print(f"audit_row (off path)  {per_call(lambda: service.audit_row(item), 5000):6.1f} us")
+    contexts: dict[object, str] = {}
+    store = per_call(lambda: stored_row(item, sqlite=True, contexts=contexts))
+    print(f"stored_row (writer)   {store:6.1f} us")
+    from types import SimpleNamespace
+
+    values = stored_row(item, sqlite=False)
+    row = SimpleNamespace(
+        id=1, request=None, reply=None, trace=None, **dict(zip(STORED_COLUMNS, values, strict=True))
+    )
+    renderer = AuditRenderer(default_dictionary(), lambda version: snapshot.policy)
+    print(f"render + replay (read) {per_call(lambda: renderer.render(row), 2000):5.1f} us")
 
 
 if __name__ == "__main__":
