@@ -176,8 +176,10 @@ def redact_packet(raw: bytes) -> bytes:
             out.append(raw[last:pos])
             out.append(bytes((t, 2)))
             last = end
-        elif t == _VSA and raw[pos + 2 : pos + 6] == _MICROSOFT and raw[pos + 6 : pos + 7] in (
-            _MS_SECRET_BYTES
+        elif (
+            t == _VSA
+            and raw[pos + 2 : pos + 6] == _MICROSOFT
+            and raw[pos + 6 : pos + 7] in (_MS_SECRET_BYTES)
         ):
             out.append(raw[last:pos])
             out.append(bytes((t, 8)) + raw[pos + 2 : pos + 7] + b"\x02")

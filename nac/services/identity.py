@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from nac.services.snapshot import RuntimeSnapshot, UserEntry
 from policy.model import AccessContext, AuthnResult, AuthnStatus, Identity, ReasonCode
 from radius.crypto import chap_verify
+from radius.mschap import nt_password_hash, verify_nt_challenge_response, verify_nt_response
 
 
 # Built per request: plain slotted classes (a frozen dataclass costs ~0.3 us per field).
@@ -24,6 +25,19 @@ class PapCredentials:
 class ChapCredentials:
     chap_password: bytes = field(repr=False)
     challenge: bytes = field(repr=False)
+
+
+@dataclass(slots=True)
+class MsChapCredentials:
+    """MS-CHAP (RFC 2433, ``version`` 1) or MS-CHAPv2 (RFC 2759, ``version`` 2) in RADIUS
+    (RFC 2548): the challenge the NAS sent and the peer's response fields."""
+
+    version: int
+    ident: int
+    challenge: bytes = field(repr=False)
+    peer_challenge: bytes = field(repr=False)  # MS-CHAPv2 only
+    nt_response: bytes = field(repr=False)
+    username: bytes = b""
 
 
 @dataclass(slots=True)
@@ -97,6 +111,8 @@ class SnapshotResolver:
             ok = hmac.compare_digest(creds.password, stored)
         elif isinstance(creds, ChapCredentials):
             ok = chap_verify(creds.chap_password, creds.challenge, stored)
+        elif isinstance(creds, MsChapCredentials):
+            ok = _mschap_ok(creds, user.password)
         else:
             return _result(
                 AuthnStatus.UNSUPPORTED,
@@ -144,3 +160,22 @@ class SnapshotResolver:
             )
             self._ok_endpoints[mac] = cached
         return cached
+
+
+def _mschap_ok(creds: MsChapCredentials, password: str) -> bool:
+    password_hash = nt_password_hash(password)
+    if creds.version == 2:
+        if len(creds.challenge) != 16:
+            return False
+        return verify_nt_response(
+            creds.nt_response,
+            creds.challenge,
+            creds.peer_challenge,
+            creds.username,
+            password_hash=password_hash,
+        )
+    if len(creds.challenge) != 8:
+        return False
+    return verify_nt_challenge_response(
+        creds.nt_response, creds.challenge, password_hash=password_hash
+    )

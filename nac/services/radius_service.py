@@ -22,7 +22,13 @@ from typing import Any
 
 from nac.db.records import AccountingRecordIn
 from nac.services.audit import RequestAttributes, authn_record
-from nac.services.identity import ChapCredentials, MacCredentials, PapCredentials, SnapshotResolver
+from nac.services.identity import (
+    ChapCredentials,
+    MacCredentials,
+    MsChapCredentials,
+    PapCredentials,
+    SnapshotResolver,
+)
 from nac.services.render import ProfileRenderer
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
 from nac.services.writer import BatchWriter
@@ -38,9 +44,19 @@ from policy.model import (
     ReasonCode,
     TraceStep,
 )
-from radius.constants import AttrType, Code
-from radius.crypto import unhide_password
+from radius.constants import MICROSOFT, AttrType, Code
+from radius.crypto import hide_password, salt_encrypt, unhide_password
 from radius.dictionary import RadiusDictionary
+from radius.errors import DecodeError
+from radius.mschap import (
+    generate_authenticator_response_from_hash,
+    mppe_keys_v2,
+    ms_chap2_success,
+    ms_chap_error,
+    mschap_v1_mppe_keys,
+    nt_password_hash,
+)
+from radius.packet import Packet, encode_vsa, pull_vsa
 from radius.server import ClientConfig, RequestReceived
 
 log = logging.getLogger("nac.radius")
@@ -74,6 +90,7 @@ A_IN_PACKETS = int(AttrType.AcctInputPackets)
 A_OUT_PACKETS = int(AttrType.AcctOutputPackets)
 A_TERM_CAUSE = int(AttrType.AcctTerminateCause)
 A_EVENT_TS = int(AttrType.EventTimestamp)
+A_VSA = int(AttrType.VendorSpecific)
 A_ACCEPT = int(Code.AccessAccept)
 A_REJECT = int(Code.AccessReject)
 A_REPLY_MESSAGE = int(AttrType.ReplyMessage)
@@ -182,6 +199,7 @@ class RadiusService:
         packet = event.packet
         username = password = chap = challenge = calling = called = None
         service = port_type = port_id = nas_ip = nas_ip6 = eap = None
+        vsas: list[bytes] | None = None
         for t, v in packet.attributes:
             if t == A_USER_NAME:
                 username = v
@@ -207,6 +225,11 @@ class RadiusService:
                 eap = v
             elif t == A_NAS_IPV6:
                 nas_ip6 = v
+            elif t == A_VSA:
+                if vsas is None:
+                    vsas = [v]
+                else:
+                    vsas.append(v)
         user_text = None if username is None else username.decode("utf-8", "replace")
         calling_text = None if calling is None else calling.decode("utf-8", "replace")
         service_code = _u32(service) if service is not None else None
@@ -224,6 +247,11 @@ class RadiusService:
             method = "chap"
         else:
             method = "none"
+            if vsas is not None:
+                mschap = _mschap_credentials(vsas, username or b"")
+                if mschap is not None:
+                    method = "mschapv2" if mschap.version == 2 else "mschap"
+                    credentials = mschap
         if method == "pap" and password is not None:
             clear = unhide_password(password, client.radius.secret, packet.authenticator)
             user_mac = normalize_mac(user_text) if user_text else None
@@ -297,6 +325,12 @@ class RadiusService:
             rendered = self._renderer.render(profile, client.vendor) if profile else ()
             session_class = f"{self._class_prefix}{next(self._class_counter)}"
             attrs: list[tuple[int, bytes]] = [*rendered, (A_CLASS, session_class.encode())]
+            if type(credentials) is MsChapCredentials:
+                user = snapshot.users.get(user_text or "")
+                if user is not None:
+                    attrs += _mschap_accept(
+                        credentials, user.password, client.radius.secret, packet, self._token_bytes
+                    )
         else:
             code = A_REJECT
             attrs = []
@@ -305,6 +339,12 @@ class RadiusService:
             if eap is not None and len(eap) >= 2:
                 # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
                 attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
+            if type(credentials) is MsChapCredentials:
+                # RFC 2548 2.1.5: the NAS relays the failure to the peer; no retry offered.
+                version = 3 if credentials.version == 2 else 2
+                challenge = bytes(8) if version == 2 else b""  # MS-CHAPv1 challenges are 8
+                error = ms_chap_error(credentials.ident, version=version, challenge=challenge)
+                attrs.append((A_VSA, encode_vsa(MICROSOFT, 2, error)))
         result = _OUTCOME_TEXT[outcome]
         self.results[result] += 1
         hits = self.hits
@@ -462,6 +502,102 @@ class RadiusService:
             output_packets=_u32(values.get(A_OUT_PACKETS)),
             terminate_cause=self._value_name(self._terminate_causes, cause) if cause else None,
         )
+
+
+_MS_CHAP_RESPONSE = 1
+_MS_CHAP_CHALLENGE = 11
+_MS_CHAP2_RESPONSE = 25
+_MS_CHAP2_SUCCESS = 26
+_MS_CHAP_MPPE_KEYS = 12
+_MS_MPPE_SEND_KEY = 16
+_MS_MPPE_RECV_KEY = 17
+_MS_MPPE_ENCRYPTION_POLICY = 7
+_MS_MPPE_ENCRYPTION_TYPES = 8
+
+
+def _mschap_credentials(vsas: Sequence[bytes], username: bytes) -> MsChapCredentials | None:
+    """MS-CHAP-Challenge with MS-CHAP2-Response (RFC 2548 2.3.2: Ident, Flags, Peer-Challenge
+    16, Reserved 8, Response 24) or MS-CHAP-Response (2.1.3: Ident, Flags, LM-Response 24,
+    NT-Response 24). Malformed values are no credentials (the request is then rejected as
+    having none)."""
+    challenge = v2 = v1 = None
+    for value in vsas:
+        try:
+            vendor, subs = pull_vsa(value)
+        except DecodeError:
+            continue
+        if vendor != MICROSOFT:
+            continue
+        for sub_type, sub_value in subs:
+            if sub_type == _MS_CHAP_CHALLENGE:
+                challenge = sub_value
+            elif sub_type == _MS_CHAP2_RESPONSE:
+                v2 = sub_value
+            elif sub_type == _MS_CHAP_RESPONSE:
+                v1 = sub_value
+    if challenge is None:
+        return None
+    if v2 is not None and len(v2) == 50:
+        return MsChapCredentials(2, v2[0], challenge, v2[2:18], v2[26:50], username)
+    if v1 is not None and len(v1) == 50:
+        return MsChapCredentials(1, v1[0], challenge, b"", v1[26:50], username)
+    return None
+
+
+def _mschap_accept(
+    creds: MsChapCredentials,
+    password: str,
+    secret: bytes,
+    packet: Packet,
+    token_bytes: Callable[[int], bytes],
+) -> list[tuple[int, bytes]]:
+    """The Access-Accept attributes of MS-CHAP: v2 gets MS-CHAP2-Success (the authenticator
+    response the peer checks, RFC 2759 8.7) and MS-MPPE-Send/Recv-Key (RFC 3079 3, salt
+    encrypted per RFC 2548 2.4.2/2.4.3, a distinct salt with its high bit set for each); v1
+    gets MS-CHAP-MPPE-Keys (RFC 2548 2.4.1, hidden like User-Password). Both say encryption
+    is allowed with 40 or 128-bit RC4 (2.4.4, 2.4.5)."""
+    password_hash = nt_password_hash(password)
+    auth = packet.authenticator
+    out: list[tuple[int, bytes]] = []
+    if creds.version == 2:
+        response = generate_authenticator_response_from_hash(
+            password_hash, creds.nt_response, creds.peer_challenge, creds.challenge, creds.username
+        )
+        out.append(
+            (
+                A_VSA,
+                encode_vsa(MICROSOFT, _MS_CHAP2_SUCCESS, ms_chap2_success(creds.ident, response)),
+            )
+        )
+        send_key, recv_key = mppe_keys_v2(password_hash, creds.nt_response)
+        salts = _salts(token_bytes, 2)
+        for sub_type, key, salt in (
+            (_MS_MPPE_RECV_KEY, recv_key, salts[0]),
+            (_MS_MPPE_SEND_KEY, send_key, salts[1]),
+        ):
+            out.append(
+                (A_VSA, encode_vsa(MICROSOFT, sub_type, salt_encrypt(key, secret, auth, salt)))
+            )
+    else:
+        keys = mschap_v1_mppe_keys(password_hash)
+        out.append(
+            (A_VSA, encode_vsa(MICROSOFT, _MS_CHAP_MPPE_KEYS, hide_password(keys, secret, auth)))
+        )
+    out.append((A_VSA, encode_vsa(MICROSOFT, _MS_MPPE_ENCRYPTION_POLICY, (1).to_bytes(4, "big"))))
+    out.append((A_VSA, encode_vsa(MICROSOFT, _MS_MPPE_ENCRYPTION_TYPES, (6).to_bytes(4, "big"))))
+    return out
+
+
+def _salts(token_bytes: Callable[[int], bytes], n: int) -> list[bytes]:
+    """``n`` distinct two-octet salts with the most significant bit set (RFC 2548 2.4.2)."""
+    salts: list[bytes] = []
+    for _ in range(n):
+        raw = token_bytes(2)
+        salt = bytes((raw[0] | 0x80, raw[1]))
+        while salt in salts:  # unique within the reply
+            salt = bytes((salt[0], (salt[1] + 1) & 0xFF))
+        salts.append(salt)
+    return salts
 
 
 def _codes_to_names(dictionary: RadiusDictionary, attribute: str) -> dict[int, str]:

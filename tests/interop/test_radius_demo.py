@@ -103,6 +103,26 @@ def test_chap_accept_and_reject(demo_server: NacServer) -> None:
     assert bad.code == "Access-Reject", bad.raw
 
 
+def test_mschap_accept_with_mppe_keys_and_reject(demo_server: NacServer) -> None:
+    """radclient turns MS-CHAP-Password into MS-CHAP-Challenge + MS-CHAP-Response (RFC 2433)
+    and decrypts the MS-CHAP-MPPE-Keys of the reply (RFC 2548 2.4.1)."""
+    from radius.mschap import hash_nt_password_hash, nt_password_hash
+
+    ok = radclient(
+        demo_server.auth_port, "auth", "User-Name = alice\nMS-CHAP-Password = alice-pass\n"
+    )
+    assert ok.code == "Access-Accept", ok.raw
+    nt_key = hash_nt_password_hash(nt_password_hash("alice-pass"))
+    assert ok.values("MS-CHAP-MPPE-Keys") == ["0x" + (bytes(8) + nt_key).hex()], ok.raw
+    assert ok.values("Tunnel-Private-Group-Id:0") + ok.values("Tunnel-Private-Group-Id") == ["100"]
+    bad = radclient(demo_server.auth_port, "auth", "User-Name = alice\nMS-CHAP-Password = nope\n")
+    assert bad.code == "Access-Reject", bad.raw
+    assert any("E=691" in v for v in bad.values("MS-CHAP-Error")), bad.raw
+    rec = wait_audit(demo_server, lambda r: r["method"] == "mschap" and r["result"] == "reject")
+    assert rec["reason"] == "wrong password"
+    assert all(v == "<hidden>" for n, v in rec["request"] if n == "MS-CHAP-Response")
+
+
 @pytest.mark.parametrize(
     "user_name",
     [

@@ -17,7 +17,13 @@ from nac.services.radius_service import RadiusService
 from nac.services.snapshot import RuntimeSnapshot, build_snapshot
 from policy.model import Outcome, ReasonCode
 from radius.constants import AttrType, Code
-from radius.crypto import hide_password
+from radius.crypto import hide_password, salt_decrypt
+from radius.mschap import (
+    generate_authenticator_response,
+    generate_nt_response,
+    mppe_keys_v2,
+    nt_password_hash,
+)
 from radius.packet import encode_vsa
 from radius.server import RadiusServer, RequestReceived
 
@@ -512,3 +518,62 @@ async def test_handle_acct_answers_after_the_writer(h: Harness) -> None:
 
 def test_outcome_values_match_audit_results() -> None:
     assert {o.value for o in Outcome} == {"accept", "reject"}
+
+
+def mschapv2_attrs(password: str, user: bytes = b"alice") -> list[tuple[int, bytes]]:
+    challenge, peer = b"A" * 16, b"P" * 16
+    nt = generate_nt_response(challenge, peer, user, password)
+    response = bytes((7, 0)) + peer + bytes(8) + nt  # Ident 7, Flags, Peer-Challenge, NT-Resp
+    return [
+        (A.UserName, user),
+        (A.VendorSpecific, encode_vsa(311, 11, challenge)),
+        (A.VendorSpecific, encode_vsa(311, 25, response)),
+    ]
+
+
+def ms_values(attrs: list[tuple[int, bytes]]) -> dict[int, list[bytes]]:
+    out: dict[int, list[bytes]] = {}
+    for t, v in attrs:
+        if t == A.VendorSpecific and v[:4] == (311).to_bytes(4, "big"):
+            out.setdefault(v[4], []).append(v[6:])
+    return out
+
+
+def test_mschapv2_accept_has_success_and_mppe_keys(h: Harness) -> None:
+    attrs = mschapv2_attrs("alice-pass")
+    code, reply = h.auth(attrs)
+    assert code == Code.AccessAccept
+    assert reply[:3] == VLAN_100
+    ms = ms_values(reply)
+    nt = attrs[2][1][6:][26:50]
+    expected = generate_authenticator_response("alice-pass", nt, b"P" * 16, b"A" * 16, b"alice")
+    assert ms[26] == [bytes((7,)) + expected.encode()]  # MS-CHAP2-Success, the peer's Ident
+    send, recv = mppe_keys_v2(nt_password_hash("alice-pass"), nt)
+    assert salt_decrypt(ms[16][0], SECRET, AUTH) == send  # MS-MPPE-Send-Key
+    assert salt_decrypt(ms[17][0], SECRET, AUTH) == recv  # MS-MPPE-Recv-Key
+    salts = {ms[16][0][:2], ms[17][0][:2]}
+    assert len(salts) == 2 and all(s[0] & 0x80 for s in salts)
+    row = h.last_row()
+    assert row["method"] == "mschapv2"
+    assert ("MS-MPPE-Send-Key", "<hidden>") in row["reply"]
+    assert ("MS-CHAP2-Response", "<hidden>") in row["request"]
+
+
+def test_mschapv2_wrong_password_gets_ms_chap_error(h: Harness) -> None:
+    code, reply = h.auth(mschapv2_attrs("not-it"))
+    assert code == Code.AccessReject
+    error = ms_values(reply)[2][0]
+    assert error[0] == 7 and b"E=691 R=0" in error and b"V=3" in error
+    assert h.last_row()["reason_code"] == ReasonCode.WRONG_PASSWORD
+
+
+def test_mschap_malformed_response_is_no_credentials(h: Harness) -> None:
+    code, _ = h.auth(
+        [
+            (A.UserName, b"alice"),
+            (A.VendorSpecific, encode_vsa(311, 11, b"A" * 16)),
+            (A.VendorSpecific, encode_vsa(311, 25, b"short")),
+        ]
+    )
+    assert code == Code.AccessReject
+    assert h.last_row()["reason_code"] == ReasonCode.MISSING_CREDENTIALS
