@@ -47,6 +47,24 @@ class DecodeFailure(StrEnum):
     missing_user_credentials = "missing_user_credentials"
     """Access-Request without User-Password, CHAP-Password, EAP-Message or State (RFC 2865
     section 4.1 "MUST"); only enforced when the server is configured to (Call-Check exempt)."""
+    bad_eap = "bad_eap"
+    """An EAP packet with a malformed header: fewer than 4 octets, a Length below 4 (5 for a
+    Request or Response), above the octets received, or an unknown Code (RFC 3748 section 4);
+    or EAP-Message attributes that are not consecutive (RFC 3579 section 3.1)."""
+    bad_eap_type_data = "bad_eap_type_data"
+    """Type-Data that does not parse for its Type: an empty Nak, an MD5-Challenge Value-Size
+    past the end, an Expanded Type shorter than 7 octets (RFC 3748 sections 5.3, 5.4, 5.7), an
+    EAP-MSCHAPv2 packet too short for its OpCode (draft-kamath-pppext-eap-mschapv2)."""
+    bad_eap_tls = "bad_eap_tls"
+    """EAP-TLS/PEAP/TTLS framing that breaks RFC 5216 section 3.1: no Flags octet, an L flag
+    without the 4-octet TLS Message Length, a fragment past that length, a reassembled message
+    whose size is not the announced length, data where an acknowledgement was due."""
+    eap_too_large = "eap_too_large"
+    """A fragmented TLS message announced or reassembled beyond the configured cap (64 KiB by
+    default), the memory bound against peers that never stop sending fragments."""
+    bad_eap_tunnel = "bad_eap_tunnel"
+    """Malformed data inside the TLS tunnel: a Diameter AVP (RFC 5281 section 10.1), a PEAP TLV
+    ([MS-PEAP] 2.2.8) or a tunneled EAP packet whose lengths do not add up."""
 
 
 class RadiusError(Exception):
