@@ -31,6 +31,7 @@ from nac.db.bootstrap import open_storage
 from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn
 from nac.services.audit_process import AuditPipe, AuditWriterProcess
+from nac.services.eap_service import EapService, ensure_pki
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.writer import BatchWriter
@@ -153,6 +154,7 @@ def _serve_workers(settings: Settings) -> int:
     """Several processes share the RADIUS ports (SO_REUSEPORT), one core each. The parent
     prepares storage, forks the workers, forwards SIGTERM/SIGINT and reaps them."""
     _loop_run(_prepare(settings))
+    ensure_pki(settings)  # once, before the workers read it
     _probe_port(settings.bind, settings.radius_auth_port, "auth")
     _probe_port(settings.bind, settings.radius_acct_port, "accounting")
     # One audit writer for all workers (one SQLite file wants one writer), one pipe each.
@@ -241,12 +243,18 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     accounting = BatchWriter[AccountingRecordIn](
         name="accounting", flush=write_accounting, max_delay=0.005
     )
+    try:
+        eap = EapService(settings=settings, store=store)
+    except (OSError, ValueError, NacError) as exc:
+        await audit_pipe.close()
+        raise StartupError(f"cannot set up 802.1X (EAP): {exc}") from None
     service = RadiusService(
         store=store,
         audit=audit,
         accounting=accounting,
         dictionary=dictionary,
         node=settings.node_name,
+        eap=eap,
     )
     audit.start()
     accounting.start()

@@ -34,6 +34,7 @@ from posture.model import PostureState
 
 __all__ = [
     "ATTRIBUTES",
+    "CERT_ATTRIBUTES",
     "MAX_DEPTH",
     "OPERATORS",
     "SECRET_ATTRIBUTES",
@@ -57,6 +58,12 @@ MAX_DEPTH: Final = 32
 _NO_GROUPS: Final[frozenset[str]] = frozenset()
 _NO_VALUES: Final[tuple[str, ...]] = ()
 _RADIUS_PREFIX: Final = "radius."
+# Fields of a verified EAP-TLS client certificate (AccessContext.certificate), multi-valued.
+CERT_ATTRIBUTES: Final = frozenset(
+    {"cert.subject", "cert.cn", "cert.issuer", "cert.issuer_cn", "cert.email", "cert.upn"}
+    | {"cert.dns", "cert.ou", "cert.serial", "cert.not_after", "cert.days_to_expiry"}
+    | {"cert.sha256"}
+)
 _RADIUS_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 # Attributes that carry credentials: a condition on them would copy secrets into trace words.
 SECRET_ATTRIBUTES: Final = frozenset(
@@ -122,7 +129,14 @@ _CHOICES: Final[Mapping[str, frozenset[str]]] = {
     "posture.state": frozenset(s.value for s in PostureState),
 }
 
-ATTRIBUTES: Final[tuple[str, ...]] = (*_TEXT, *_SETS, *_BOOLS, *_TIMES, "radius.<Attribute-Name>")
+ATTRIBUTES: Final[tuple[str, ...]] = (
+    *_TEXT,
+    *_SETS,
+    *_BOOLS,
+    *_TIMES,
+    *sorted(CERT_ATTRIBUTES),
+    "radius.<Attribute-Name>",
+)
 
 _STRING_OPS: Final = (
     "equals",
@@ -359,7 +373,7 @@ def _compile_leaf(data: Mapping[Any, Any], path: str, names: Container[str] | No
         getter = _TEXT[attr]
         test = _text_test(op, getter, pred, value, ci)
         return Leaf(attr, op, text, test, lambda c, i: _show_text(getter(c, i)))
-    many = _SETS[attr] if kind is Kind.SET else _radius_getter(attr[len(_RADIUS_PREFIX) :])
+    many = _SETS[attr] if kind is Kind.SET else _many_getter(attr)
     if kind is Kind.SET and op in ("equals", "contains"):
         pred, _ = _string_predicate("equals", value, ci, vpath, None)  # membership
     test = _many_test(op, kind, many, pred, value, ci)
@@ -376,6 +390,8 @@ def _kind_of(attr: str, path: str, names: Container[str] | None) -> Kind:
         return Kind.BOOL
     if attr in _TIMES:
         return Kind.TIME
+    if attr in CERT_ATTRIBUTES:
+        return Kind.MANY
     if attr.startswith(_RADIUS_PREFIX):
         name = attr[len(_RADIUS_PREFIX) :]
         if _RADIUS_NAME.fullmatch(name) is None:
@@ -391,6 +407,13 @@ def _kind_of(attr: str, path: str, names: Container[str] | None) -> Kind:
 
 def _radius_getter(name: str) -> ManyGetter:
     return lambda c, i: c.attributes.get(name, _NO_VALUES)
+
+
+def _many_getter(attr: str) -> ManyGetter:
+    """``radius.NAME`` from the request, ``cert.*`` from the client certificate."""
+    if attr in CERT_ATTRIBUTES:
+        return lambda c, i: c.certificate.get(attr, _NO_VALUES)
+    return _radius_getter(attr[len(_RADIUS_PREFIX) :])
 
 
 def _show_text(value: str | None) -> str:
@@ -419,7 +442,7 @@ def _exists_leaf(attr: str, kind: Kind, want: bool) -> Leaf:
         show = lambda c, i: _show_text(g(c, i))  # noqa: E731
         test = (lambda c, i: g(c, i) is not None) if want else (lambda c, i: g(c, i) is None)
     elif kind in (Kind.SET, Kind.MANY):
-        m = _SETS[attr] if kind is Kind.SET else _radius_getter(attr[len(_RADIUS_PREFIX) :])
+        m = _SETS[attr] if kind is Kind.SET else _many_getter(attr)
         show = lambda c, i: _show_many(m(c, i))  # noqa: E731
         test = (lambda c, i: len(m(c, i)) > 0) if want else (lambda c, i: len(m(c, i)) == 0)
     else:  # booleans and the clock are always there

@@ -62,6 +62,8 @@ class ReasonCode(IntEnum):
     NO_AUTHORIZATION_RULE_MATCHED = 12020
     DENIED_BY_RULE = 12021
     MISSING_CREDENTIALS = 12030
+    CERTIFICATE_REJECTED = 12040  # EAP-TLS: expired, revoked, unknown CA, bad signature, ...
+    EAP_FAILED = 12041  # the EAP conversation failed (TLS handshake, protocol, abandoned)
 
 
 REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
@@ -79,6 +81,8 @@ REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
         ReasonCode.NO_AUTHORIZATION_RULE_MATCHED: "no rule matched",
         ReasonCode.DENIED_BY_RULE: "denied by rule",
         ReasonCode.MISSING_CREDENTIALS: "missing credentials",
+        ReasonCode.CERTIFICATE_REJECTED: "client certificate rejected",
+        ReasonCode.EAP_FAILED: "EAP authentication failed",
     }
 )
 
@@ -136,6 +140,9 @@ class AccessContext:
     ssid: str | None = None
     posture: str = "unknown"
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    # EAP-TLS: the verified client certificate's fields as ``cert.*`` names (``cert.cn``,
+    # ``cert.issuer``, ``cert.email``, ``cert.upn``, ``cert.ou``, ``cert.serial``, ...).
+    certificate: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_ATTRIBUTES)
     credentials: object | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# 1. The real peers the interop tests drive (Debian packages).
+# 1. The real peers the interop tests drive (Debian packages): radclient/radtest, eapol_test.
 need_apt=()
 command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
+command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -35,6 +35,9 @@ def _default_node_name() -> str:
     return socket.gethostname() or "nac"
 
 
+EAP_METHOD_NAMES = ("peap", "ttls", "tls", "md5")
+
+
 class Settings(BaseSettings):
     """Runtime settings. Build with `load_settings`; fields are immutable."""
 
@@ -53,6 +56,15 @@ class Settings(BaseSettings):
     node_name: str = Field(default_factory=_default_node_name)
     dup_cache_seconds: float = 10.0
     workers: int = 1
+    # 802.1X. Certificates default to the built-in CA in <data_dir>/pki (made on first start);
+    # give all three paths to bring your own PKI.
+    eap_methods: str = "peap,ttls,tls,md5"  # preference order; a Legacy-Nak may pick another
+    eap_tls_min_version: Literal["1.2", "1.3"] = "1.2"
+    eap_tls_max_version: Literal["1.2", "1.3"] = "1.3"
+    eap_fragment_size: int = 1024
+    eap_ca_cert: Path | None = None
+    eap_server_cert: Path | None = None
+    eap_server_key: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -112,6 +124,35 @@ class Settings(BaseSettings):
         if not 1 <= value <= 64:
             raise ValueError("must be 1-64")
         return value
+
+    @field_validator("eap_methods")
+    @classmethod
+    def _eap_methods(cls, value: str) -> str:
+        names = [m.strip().lower() for m in value.split(",") if m.strip()]
+        unknown = [m for m in names if m not in EAP_METHOD_NAMES]
+        if not names or unknown:
+            raise ValueError(
+                f"must be a comma-separated list of {', '.join(EAP_METHOD_NAMES)} (got {value!r})"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("lists a method twice")
+        return ",".join(names)
+
+    @field_validator("eap_fragment_size")
+    @classmethod
+    def _eap_fragment_size(cls, value: int) -> int:
+        if not 256 <= value <= 4000:
+            raise ValueError("must be 256-4000 octets")
+        return value
+
+    @model_validator(mode="after")
+    def _eap_consistent(self) -> Settings:
+        if self.eap_tls_min_version > self.eap_tls_max_version:
+            raise ValueError("eap_tls_min_version is above eap_tls_max_version")
+        given = [self.eap_ca_cert, self.eap_server_cert, self.eap_server_key]
+        if any(p is not None for p in given) and any(p is None for p in given):
+            raise ValueError("eap_ca_cert, eap_server_cert and eap_server_key go together")
+        return self
 
     @field_validator("db")
     @classmethod

@@ -48,6 +48,7 @@ from radius.packet import pull_attributes, push_attributes
 
 __all__ = [
     "CONTEXT_FIELDS",
+    "EAP_FIELDS",
     "ITEM_FIELDS",
     "STORED_COLUMNS",
     "AuditRenderer",
@@ -104,6 +105,19 @@ CONTEXT_FIELDS: tuple[str, ...] = (
     "endpoint",  # None or (known, profile, group)
     "posture",
     "authn",  # None or authn_record(...)
+    "eap",  # None or a tuple in EAP_FIELDS order
+)
+# What the audit keeps of an EAP conversation (the RADIUS service builds it).
+EAP_FIELDS: tuple[str, ...] = (
+    "method",
+    "outer_identity",
+    "inner_identity",
+    "tls_version",
+    "tls_cipher",
+    "resumed",
+    "certificate_subject",
+    "certificate_serial",
+    "certificate",  # the cert.* fields the policy saw: ((name, (values...)), ...)
 )
 
 # Columns of audit_log written by the audit writer, in ``stored_row`` order.
@@ -442,6 +456,7 @@ class AuditRenderer:
             ssid=fields["ssid"],
             posture=fields["posture"] or "unknown",
             attributes=RequestAttributes(_pull(row.request_raw or b""), self._dictionary),
+            certificate=_certificate(fields.get("eap")),
         )
         return evaluate(policy, ctx, _Recorded(_authn_result(fields["authn"])))
 
@@ -455,10 +470,37 @@ class AuditRenderer:
         out["request"] = [tuple(p) for p in self.request(row) or ()]
         out["reply"] = [tuple(p) for p in self.reply(row) or ()]
         out["trace"] = self.trace(row)
+        eap = self.eap(row)
+        if eap is not None:
+            out["eap"] = eap
         return out
+
+    def eap(self, row: Any) -> dict[str, Any] | None:
+        """Method, outer and inner identity, TLS version and cipher, certificate subject and
+        serial of an EAP decision (None for other requests)."""
+        if row.context is None:
+            return None
+        try:
+            context = json.loads(row.context)
+        except ValueError:
+            return None
+        record = (
+            context[1 + CONTEXT_FIELDS.index("eap")] if len(context) > len(CONTEXT_FIELDS) else None
+        )
+        if not record:
+            return None
+        shown = dict(zip(EAP_FIELDS, record, strict=False))
+        shown.pop("certificate", None)
+        return shown
 
 
 _SHOWN = ("id", *(n for n in ITEM_FIELDS[: ITEM["request"]]))
+
+
+def _certificate(record: Sequence[Any] | None) -> dict[str, tuple[str, ...]]:
+    if not record or len(record) < len(EAP_FIELDS):
+        return {}
+    return {str(name): tuple(str(v) for v in values) for name, values in record[-1]}
 
 
 def _pull(data: bytes) -> tuple[tuple[int, bytes], ...]:

@@ -41,6 +41,15 @@ class MsChapCredentials:
 
 
 @dataclass(slots=True)
+class EapAuthenticated:
+    """The EAP method already proved the identity (inner MS-CHAPv2 or PAP, EAP-MD5 against
+    this snapshot's password, or a client certificate the PKI verified): the identity source
+    only says whether the user exists, is enabled, and which groups it has."""
+
+    method: str
+
+
+@dataclass(slots=True)
 class MacCredentials:
     """MAC authentication bypass: the MAC is the identity, there is no secret to check."""
 
@@ -93,6 +102,13 @@ class SnapshotResolver:
                 return _USER_DISABLED
             if not hmac.compare_digest(creds.password, user.secret):
                 return _WRONG_PASSWORD
+            return self._ok_users.get(user.name) or self._user_ok(user)
+        if type(creds) is EapAuthenticated:
+            user = self._snapshot.users.get(ctx.username or "")
+            if user is None:
+                return _UNKNOWN_USER
+            if not user.enabled:
+                return _USER_DISABLED
             return self._ok_users.get(user.name) or self._user_ok(user)
         if creds is None or isinstance(creds, MacCredentials):
             return _result(

@@ -15,15 +15,18 @@ import secrets
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
 from nac.db.records import AccountingRecordIn
 from nac.services.audit import RequestAttributes, authn_record
+from nac.services.eap_service import METHOD_NAMES, EapService
 from nac.services.identity import (
     ChapCredentials,
+    EapAuthenticated,
     MacCredentials,
     MsChapCredentials,
     PapCredentials,
@@ -47,6 +50,16 @@ from policy.model import (
 from radius.constants import MICROSOFT, AttrType, Code
 from radius.crypto import hide_password, salt_encrypt, unhide_password
 from radius.dictionary import RadiusDictionary
+from radius.eap import (
+    ChallengeIssued,
+    Discarded,
+    EapType,
+    Failed,
+    Succeeded,
+    eap_message_from_attributes,
+    mppe_key_attributes,
+    split_eap_message,
+)
 from radius.errors import DecodeError
 from radius.mschap import (
     generate_authenticator_response_from_hash,
@@ -91,6 +104,9 @@ A_OUT_PACKETS = int(AttrType.AcctOutputPackets)
 A_TERM_CAUSE = int(AttrType.AcctTerminateCause)
 A_EVENT_TS = int(AttrType.EventTimestamp)
 A_VSA = int(AttrType.VendorSpecific)
+A_STATE = int(AttrType.State)
+A_FRAMED_MTU = int(AttrType.FramedMtu)
+A_CHALLENGE = int(Code.AccessChallenge)
 A_ACCEPT = int(Code.AccessAccept)
 A_REJECT = int(Code.AccessReject)
 A_REPLY_MESSAGE = int(AttrType.ReplyMessage)
@@ -133,8 +149,10 @@ class RadiusService:
         node: str,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
         wall_clock: Callable[[], float] = time.time,
+        eap: EapService | None = None,
     ) -> None:
         self._store = store
+        self._eap = eap
         self._audit = audit
         self._accounting = accounting
         self._dictionary = dictionary
@@ -153,6 +171,7 @@ class RadiusService:
         self._nas_cache: dict[tuple[str, bytes | None, bytes | None, str], NasInfo] = {}
         self._cache_snapshot: RuntimeSnapshot | None = None
         self._authn_records: dict[int, tuple[AuthnResult, tuple[Any, ...] | None]] = {}
+        self.eap_discards: Counter[str] = Counter()
         # Class cookies: unique per decision (node, start time, counter), not secret.
         self._class_prefix = f"nac:{node}:{token_bytes(4).hex()}:"
         self._class_counter = count(1)
@@ -236,8 +255,17 @@ class RadiusService:
 
         mac = normalize_mac(calling_text) if calling_text else None
         credentials: object | None = None
+        done: _EapDone | None = None
         if eap is not None:
             method = "eap"
+            if self._eap is not None:
+                step = self._eap_step(event)
+                if not isinstance(step, _EapDone):
+                    return step  # an Access-Challenge, or None: dropped
+                done = step
+                method = step.method
+                user_text = step.username
+                credentials = EapAuthenticated(method)
         elif service_code == 10:  # Call-Check: MAC authentication bypass (Cisco, HPE, Juniper)
             method = "mab"
             mac = mac or (normalize_mac(user_text) if user_text else None)
@@ -308,10 +336,14 @@ class RadiusService:
             calling_station_id=calling_text,
             ssid=ssid,
             attributes=RequestAttributes(packet.attributes, self._dictionary),
+            certificate=done.certificate if done is not None else _NO_CERTIFICATE,
             credentials=credentials,
         )
         policy_version: int | None = snapshot.policy_version
-        if method == "eap" or method == "none":
+        if done is not None and done.decision is not None:
+            decision = done.decision  # the EAP method or the certificate check said no
+            policy_version = None
+        elif method == "eap" or method == "none":
             decision = _unsupported(ctx, method)
             policy_version = None
         else:
@@ -331,12 +363,18 @@ class RadiusService:
                     attrs += _mschap_accept(
                         credentials, user.password, client.radius.secret, packet, self._token_bytes
                     )
+            elif done is not None:
+                attrs += self._eap_accept(done, client.radius.secret, packet)
         else:
             code = A_REJECT
             attrs = []
             if profile is not None and profile.reply_message:
                 attrs.append((A_REPLY_MESSAGE, profile.reply_message.encode()))
-            if eap is not None and len(eap) >= 2:
+            if done is not None:
+                attrs += [(A_EAP, v) for v in split_eap_message(done.eap_failure)]
+                if self._eap is not None and done.state is not None:
+                    self._eap.finish(done.state, accepted=False, now=time.monotonic())
+            elif eap is not None and len(eap) >= 2:
                 # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
                 attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
             if type(credentials) is MsChapCredentials:
@@ -385,10 +423,93 @@ class RadiusService:
                     endpoint_record,
                     ctx.posture,
                     self._authn_record(decision.authn),
+                    done.record if done is not None else None,
                 ),
             )
         )
         return code, attrs
+
+    def _eap_step(self, event: RequestReceived) -> Reply | _EapDone | None:
+        """One round of an EAP conversation: an Access-Challenge to send, None (dropped), or
+        the end of the conversation for the policy to decide."""
+        eap = self._eap
+        assert eap is not None
+        packet = event.packet
+        try:
+            message = eap_message_from_attributes(packet.attributes)
+        except DecodeError as exc:
+            self.eap_discards[str(exc.reason)] += 1
+            return None
+        state = packet.get(A_STATE)
+        framed_mtu = _u32(packet.get(A_FRAMED_MTU))
+        step = eap.handle(
+            message or b"",
+            state,
+            nas_key=event.addr[0],
+            framed_mtu=framed_mtu,
+            now=time.monotonic(),
+        )
+        match step.event:
+            case ChallengeIssued(eap_message=m):
+                attrs = [(A_EAP, v) for v in split_eap_message(m)]
+                if step.state is not None:
+                    attrs.append((A_STATE, step.state))
+                return A_CHALLENGE, attrs
+            case Discarded(reason=reason):
+                self.eap_discards[reason] += 1
+                return None
+            case Failed() as failed:
+                method = METHOD_NAMES.get(failed.method or 0, "eap")
+                decision = _eap_failed(failed.reason, failed.detail)
+                record = _eap_record(method, failed.outer_identity, failed.inner_identity)
+                user = failed.inner_identity or failed.outer_identity
+                return _EapDone(method, user, failed.eap_message, None, b"", b"", record, decision)
+            case Succeeded() as ok:
+                method = METHOD_NAMES.get(ok.method, "eap")
+                user = ok.inner_identity
+                certificate: dict[str, tuple[str, ...]] = {}
+                rejected: Decision | None = None
+                cert_subject = cert_serial = None
+                if ok.method == EapType.TLS:
+                    cert = eap.verify(ok.peer_chain)
+                    cert_subject, cert_serial = cert.subject, cert.serial
+                    if not cert.ok:
+                        rejected = _certificate_rejected(cert.reason)
+                    else:
+                        certificate = cert.attributes or {}
+                        user = cert.common_name or user  # the certificate names the user
+                record = _eap_record(
+                    method,
+                    ok.outer_identity,
+                    ok.inner_identity,
+                    ok.tls_version,
+                    ok.tls_cipher,
+                    ok.resumed,
+                    cert_subject,
+                    cert_serial,
+                    tuple(sorted(certificate.items())),
+                )
+                return _EapDone(
+                    method,
+                    user,
+                    ok.eap_failure,
+                    step.state,
+                    ok.eap_message,
+                    ok.msk or b"",
+                    record,
+                    rejected,
+                    certificate,
+                )
+        return None
+
+    def _eap_accept(self, done: _EapDone, secret: bytes, packet: Packet) -> list[tuple[int, bytes]]:
+        """EAP-Success and the MS-MPPE keys from the MSK (RFC 3579 2.6.3, RFC 2548 2.4)."""
+        attrs = [(A_EAP, v) for v in split_eap_message(done.eap_success)]
+        if done.msk:
+            attrs += mppe_key_attributes(done.msk, secret, packet.authenticator, self._token_bytes)
+        if self._eap is not None and done.state is not None:
+            self._eap.finish(done.state, accepted=True, now=time.monotonic())
+        return attrs
 
     def _new_snapshot(self, snapshot: RuntimeSnapshot) -> None:
         self._cache_snapshot = snapshot
@@ -617,6 +738,96 @@ def _ssid(called: str | None) -> str | None:
         ):
             return called[width + 1 :] or None
     return None
+
+
+@dataclass(slots=True)
+class _EapDone:
+    """A finished EAP conversation, before (or instead of) the policy decision."""
+
+    method: str
+    username: str | None
+    eap_failure: bytes
+    state: bytes | None
+    eap_success: bytes
+    msk: bytes = field(repr=False)
+    record: tuple[Any, ...]
+    decision: Decision | None = None  # set when EAP or the certificate check already said no
+    certificate: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_NO_CERTIFICATE: Mapping[str, tuple[str, ...]] = {}
+
+# What an audit reader sees for each way an EAP conversation can fail.
+_EAP_FAILURES: dict[str, tuple[ReasonCode, str]] = {
+    "unknown_user": (ReasonCode.UNKNOWN_USER, "unknown user"),
+    "wrong_password": (ReasonCode.WRONG_PASSWORD, "wrong password"),
+    "password_unavailable": (ReasonCode.METHOD_NOT_SUPPORTED, "no usable password stored"),
+    "no_common_method": (ReasonCode.METHOD_NOT_SUPPORTED, "no EAP method in common"),
+    "tls_failed": (ReasonCode.EAP_FAILED, "TLS handshake failed"),
+    "no_client_certificate": (ReasonCode.CERTIFICATE_REJECTED, "no client certificate"),
+    "certificate_rejected": (ReasonCode.CERTIFICATE_REJECTED, "client certificate rejected"),
+    "identity_mismatch": (ReasonCode.EAP_FAILED, "inner identity does not match"),
+    "unsupported_inner_method": (ReasonCode.METHOD_NOT_SUPPORTED, "inner method not supported"),
+    "peer_failure": (ReasonCode.EAP_FAILED, "the client reported failure"),
+    "protocol_violation": (ReasonCode.EAP_FAILED, "EAP protocol violation"),
+    "malformed_message": (ReasonCode.EAP_FAILED, "malformed EAP message"),
+    "too_many_rounds": (ReasonCode.EAP_FAILED, "too many EAP rounds"),
+    "unknown_conversation": (ReasonCode.EAP_FAILED, "unknown or expired EAP conversation"),
+}
+
+
+def _eap_record(
+    method: str,
+    outer: str | None,
+    inner: str | None,
+    tls_version: str | None = None,
+    tls_cipher: str | None = None,
+    resumed: bool = False,
+    cert_subject: str | None = None,
+    cert_serial: str | None = None,
+    certificate: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> tuple[Any, ...]:
+    """What the audit keeps of an EAP conversation (``nac.services.audit`` EAP_FIELDS)."""
+    return (
+        method,
+        outer,
+        inner,
+        tls_version,
+        tls_cipher,
+        resumed,
+        cert_subject,
+        cert_serial,
+        certificate,
+    )
+
+
+def _eap_failed(reason: str, detail: str) -> Decision:
+    code, words = _EAP_FAILURES.get(str(reason), (ReasonCode.EAP_FAILED, str(reason)))
+    if str(reason) in ("tls_failed", "certificate_rejected") and detail:
+        words = f"{words}: {detail}"
+    if str(reason) == "wrong_password" and detail:
+        words = f"{words} ({detail})"
+    return _reject_decision(code, words, "eap")
+
+
+def _certificate_rejected(reason: str) -> Decision:
+    return _reject_decision(ReasonCode.CERTIFICATE_REJECTED, reason, "eap-tls")
+
+
+def _reject_decision(code: ReasonCode, words: str, name: str) -> Decision:
+    step = TraceStep(stage="authentication", name=name, matched=False, detail=words)
+    return Decision(
+        outcome=Outcome.REJECT,
+        reason_code=code,
+        reason=words,
+        policy_set=None,
+        authentication_rule=None,
+        authorization_rule=None,
+        profile=None,
+        identity=None,
+        trace=(step,),
+        matched_rules=(),
+    )
 
 
 def _unsupported(ctx: AccessContext, method: str) -> Decision:
