@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +42,7 @@ from nac.db.models import (
     NasClientCreate,
     UserCreate,
 )
+from nac.pki import CLIENT_DAYS, DEFAULT_CA_NAME, InitResult, KeyType, Pki, PkiError, PkiPaths
 from nac.services.audit import AuditRenderer, load_policies
 from radius.dictionary import default_dictionary
 
@@ -58,12 +61,17 @@ client_app = typer.Typer(help="NAS clients (switches, APs, VPN gateways).", no_a
 endpoint_app = typer.Typer(help="Known endpoints (MAC addresses).", no_args_is_help=True)
 policy_app = typer.Typer(help="The access policy document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The decision log.", no_args_is_help=True)
+pki_app = typer.Typer(
+    help="The built-in certificate authority for 802.1X (EAP-TLS, PEAP, EAP-TTLS).",
+    no_args_is_help=True,
+)
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(client_app, name="client")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(pki_app, name="pki")
 
 # --- options every command takes -----------------------------------------------------------
 
@@ -247,6 +255,7 @@ def check(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = Non
     _out(f"radius acct udp {host}:{settings.radius_acct_port}")
     _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
     _out(f"web http tcp {host}:{settings.web_port}")
+    _out(_check_pki(settings, warnings))
     ports = [settings.radius_auth_port, settings.radius_acct_port]
     if len(set(ports)) != len(ports):
         errors.append("radius_auth_port and radius_acct_port are the same")
@@ -764,6 +773,324 @@ def sessions(
                 r.terminate_cause or "-",
             )
             for r in rows
+        ],
+    )
+
+
+# --- the built-in CA (802.1X certificates) -------------------------------------------------
+#
+# `nac pki` manages the CA in <data_dir>/pki, the one `nac serve` creates on first start. With
+# eap_ca_cert/eap_server_cert/eap_server_key set (your own PKI) only `export-ca` and `nac check`
+# apply: they use the configured files. `issue` creates the CA first when there is none, and
+# says so: a fresh install can go straight to its first client certificate.
+
+_DNS_FORBIDDEN = frozenset("/\\@")
+
+
+def _pki_paths(settings: Settings) -> PkiPaths | None:
+    """The configured EAP certificate files (your own PKI), or None for the built-in CA."""
+    if settings.eap_server_cert is None:
+        return None
+    assert settings.eap_ca_cert is not None and settings.eap_server_key is not None
+    return PkiPaths.in_dir(settings.data_dir / "pki").replace(
+        ca_cert=settings.eap_ca_cert,
+        server_cert=settings.eap_server_cert,
+        server_key=settings.eap_server_key,
+    )
+
+
+def _pki(settings: Settings) -> Pki:
+    """The EAP certificates `nac serve` uses: the configured ones, else the built-in CA."""
+    return Pki.for_data_dir(settings.data_dir, paths=_pki_paths(settings))
+
+
+def _builtin_pki(settings: Settings) -> Pki:
+    if settings.eap_server_cert is not None:
+        raise NacError(
+            "eap_server_cert is set: the EAP certificates come from your own PKI, so issue and "
+            "revoke there ('nac pki' manages only the built-in CA)"
+        )
+    return Pki.for_data_dir(settings.data_dir)
+
+
+def _require_ca(pki: Pki) -> None:
+    if not pki.paths.ca_cert.exists():
+        raise PkiError(f"no CA in {pki.directory} (run 'nac pki init')")
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return san.get_values_for_type(x509.DNSName)
+
+
+def _server_names(settings: Settings, given: Sequence[str]) -> list[str]:
+    """`given`, else the node name (as `nac serve` does), checked before the CA is made."""
+    if given:
+        return list(given)
+    name = settings.node_name
+    if not name.isascii() or any(c.isspace() or c in _DNS_FORBIDDEN for c in name):
+        raise NacError(
+            f"node name {name!r} is not a DNS name: give the server's name with --server-name"
+        )
+    return [name]
+
+
+def _pki_init(
+    pki: Pki,
+    settings: Settings,
+    *,
+    common_name: str | None = None,
+    server_names: Sequence[str] = (),
+    key_type: KeyType = KeyType.EC_P256,
+) -> InitResult:
+    """`Pki.init` and what it did, for `pki init` and the implicit init of `pki issue`."""
+    names = _server_names(settings, server_names)
+    result = pki.init(
+        common_name=common_name or DEFAULT_CA_NAME, server_names=names, key_type=key_type
+    )
+    ca, server = result.ca_certificate, result.server_certificate
+    _out(
+        f"CA {'created' if result.created_ca else 'already existed'}: "
+        f"{ca.subject.rfc4514_string()}, expires {_ts(ca.not_valid_after_utc)}"
+    )
+    _out(f"  SHA-256 fingerprint {_fingerprint(ca)}")
+    _out(
+        f"server certificate {'created' if result.created_server else 'already existed'}: "
+        f"DNS {', '.join(_dns_names(server)) or '-'}, serial 0x{server.serial_number:x}, "
+        f"expires {_ts(server.not_valid_after_utc)}"
+    )
+    if not result.created_ca and (common_name is not None or key_type is not KeyType.EC_P256):
+        _out("note: the CA already existed; --cn and --rsa only apply to a new CA")
+    if not result.created_server and server_names and set(names) != set(_dns_names(server)):
+        _out(
+            "note: the server certificate already existed, --server-name was not applied "
+            f"(to reissue: remove {pki.paths.server_cert} and {pki.paths.server_key}, run "
+            "'nac pki init' again, restart nac serve)"
+        )
+    _out(f"EAP certificates in {pki.directory}; give supplicants the CA: nac pki export-ca")
+    return result
+
+
+def _p12_password(name: str, password: str | None, from_stdin: bool) -> bytes:
+    if password is not None and from_stdin:
+        raise NacError("use either --p12-password or --p12-password-stdin, not both")
+    if from_stdin:
+        password = _read_stdin_line("PKCS#12 password")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise NacError(
+                "no PKCS#12 password: use --p12-password-stdin, --p12-password, "
+                "or run interactively"
+            )
+        password = getpass.getpass(f"PKCS#12 password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise NacError("passwords do not match")
+    if not password:
+        raise NacError("the PKCS#12 password must not be empty")
+    return password.encode("utf-8")
+
+
+def _check_pki(settings: Settings, warnings: list[str]) -> str:
+    """For `nac check`: the line saying where the EAP certificates are; adds PKI warnings."""
+    pki = _pki(settings)
+    paths = pki.paths
+    own = settings.eap_server_cert is not None
+    if not own and not any(
+        p.exists() for p in (paths.ca_cert, paths.ca_key, paths.server_cert, paths.server_key)
+    ):
+        return (
+            f"eap certificates: none yet in {pki.directory} "
+            "('nac pki init' or the first 'nac serve' creates them)"
+        )
+    warnings.extend(f"eap: {w.removeprefix('PKI: ')}" for w in pki.check())
+    where = f"CA {paths.ca_cert}, server {paths.server_cert}"
+    try:
+        server = pki.server_chain()[0]
+    except PkiError:
+        detail = ""
+    else:
+        detail = (
+            f" (DNS {', '.join(_dns_names(server)) or '-'}, "
+            f"expires {_ts(server.not_valid_after_utc)})"
+        )
+    return f"eap certificates{' (your own)' if own else ''}: {where}{detail}"
+
+
+@pki_app.command("init")
+def pki_init(
+    cn: Annotated[
+        str | None,
+        typer.Option("--cn", help=f"The CA's common name [default: {DEFAULT_CA_NAME}]."),
+    ] = None,
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server-name",
+            help="DNS name for the EAP server certificate (repeat) [default: the node name].",
+        ),
+    ] = None,
+    rsa: Annotated[
+        bool,
+        typer.Option(
+            "--rsa", help="RSA-2048 keys instead of EC P-256, for supplicants that only do RSA."
+        ),
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create the CA and the EAP server certificate, each only if absent (idempotent)."""
+    settings = _settings(data_dir, db, config)
+    pki = _builtin_pki(settings)
+    _pki_init(
+        pki,
+        settings,
+        common_name=cn,
+        server_names=server_name or (),
+        key_type=KeyType.RSA_2048 if rsa else KeyType.EC_P256,
+    )
+
+
+@pki_app.command("issue")
+def pki_issue(
+    name: Annotated[str, typer.Argument(help="Subject CN, and the base name of the files.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for NAME.crt, NAME.key and NAME.p12.")
+    ],
+    p12_password: Annotated[
+        str | None,
+        typer.Option(
+            "--p12-password",
+            help="PKCS#12 password (visible to other local users via ps; prefer stdin).",
+        ),
+    ] = None,
+    p12_password_stdin: Annotated[
+        bool,
+        typer.Option("--p12-password-stdin", help="Read the PKCS#12 password from standard input."),
+    ] = False,
+    email: Annotated[str | None, typer.Option(help="E-mail address (subjectAltName).")] = None,
+    upn: Annotated[
+        str | None, typer.Option(help="Windows User Principal Name (subjectAltName otherName).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Validity in days.")] = CLIENT_DAYS,
+    legacy_p12: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-p12",
+            help="3DES/SHA-1 PKCS#12 for old importers (Windows before 10 1709, old Android).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing files in --out.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Issue a client certificate for EAP-TLS: NAME.crt, NAME.key and NAME.p12.
+
+    The PKCS#12 password comes from --p12-password-stdin, --p12-password or a prompt.
+    Creates the CA first (as 'nac pki init' does) if there is none, and says so.
+    """
+    settings = _settings(data_dir, db, config)
+    pki = _builtin_pki(settings)
+    password = _p12_password(name, p12_password, p12_password_stdin)
+    if not pki.paths.ca_cert.exists():
+        _out(f"no CA in {pki.directory} yet: creating it")
+        _pki_init(pki, settings)
+    issued = pki.issue(
+        name,
+        out_dir=out,
+        p12_password=password,
+        email=email,
+        upn=upn,
+        days=days,
+        legacy_p12=legacy_p12,
+        overwrite=overwrite,
+    )
+    entry = issued.entry
+    _out(f"issued {entry.name}: serial 0x{entry.serial_hex}, expires {_ts(entry.not_after)}")
+    _out(f"certificate: {issued.cert_path}")
+    _out(f"private key: {issued.key_path} (mode 0600, not encrypted)")
+    _out(f"PKCS#12: {issued.p12_path} (key, certificate and CA; protected by the password)")
+
+
+@pki_app.command("revoke")
+def pki_revoke(
+    name_or_serial: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME_OR_SERIAL",
+            help="A name (its active certificate) or a serial as 'nac pki list' shows it (0x...).",
+        ),
+    ],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Revoke a certificate and re-sign the CRL (nac serve re-reads it: no restart needed)."""
+    settings = _settings(data_dir, db, config)
+    pki = _builtin_pki(settings)
+    _require_ca(pki)
+    revoked_before = {e.serial for e in pki.entries() if e.revoked_at is not None}
+    entry = pki.revoke(name_or_serial)
+    what = f"{entry.kind} certificate {entry.name} (serial 0x{entry.serial_hex})"
+    if entry.serial in revoked_before:
+        _out(f"{what} was already revoked on {_ts(entry.revoked_at)}")
+    else:
+        _out(f"revoked {what}")
+    _out(f"CRL {pki.paths.crl} updated; takes effect without a restart")
+
+
+@pki_app.command("export-ca")
+def pki_export_ca(
+    der: Annotated[
+        bool, typer.Option("--der", help="DER (binary) instead of PEM; a single CA only.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file [default: standard output].")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The CA certificate to install on supplicants, alone on standard output (or --out)."""
+    settings = _settings(data_dir, db, config)
+    pki = _pki(settings)
+    data = pki.export_ca(serialization.Encoding.DER if der else serialization.Encoding.PEM)
+    if out is None:
+        if der and sys.stdout.isatty():
+            raise NacError("DER is binary: give --out FILE or redirect standard output")
+        typer.echo(data, nl=False)
+        return
+    out.write_bytes(data)
+    _out(f"CA certificate written to {out} ({'DER' if der else 'PEM'})")
+
+
+@pki_app.command("list")
+def pki_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List the certificates issued by the built-in CA, oldest first."""
+    settings = _settings(data_dir, db, config)
+    pki = _builtin_pki(settings)
+    _require_ca(pki)
+    _table(
+        ("NAME", "KIND", "SERIAL", "NOT-AFTER", "REVOKED"),
+        [
+            (
+                e.name,
+                e.kind,
+                f"0x{e.serial_hex}",
+                _ts(e.not_after),
+                "no" if e.revoked_at is None else f"yes {_ts(e.revoked_at)}",
+            )
+            for e in pki.entries()
         ],
     )
 

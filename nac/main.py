@@ -244,7 +244,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         name="accounting", flush=write_accounting, max_delay=0.005
     )
     try:
-        eap = EapService(settings=settings, store=store)
+        share = (worker.index, worker.count) if worker.count > 1 else None
+        eap = EapService(settings=settings, store=store, worker=share)
     except (OSError, ValueError, NacError) as exc:
         await audit_pipe.close()
         raise StartupError(f"cannot set up 802.1X (EAP): {exc}") from None

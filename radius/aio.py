@@ -193,7 +193,8 @@ _SO_ATTACH_REUSEPORT_CBPF = 51  # Linux 4.5+, include/uapi/asm-generic/socket.h
 
 def spread_by_authenticator(sock: socket.socket, workers: int) -> bool:
     """Attach a classic BPF program to the SO_REUSEPORT group of ``sock`` that picks the
-    worker from the first four octets of the Request Authenticator (modulo ``workers``).
+    worker from the first four octets of the Request Authenticator (modulo ``workers``), or
+    from the State of an EAP conversation (``spread_program``).
 
     The kernel's default spreads by the 4-tuple, so one NAS sending from one port (a big
     wireless controller) lands on one worker; the authenticator is random per request
@@ -201,11 +202,7 @@ def spread_by_authenticator(sock: socket.socket, workers: int) -> bool:
     retransmission still reaches the worker holding its duplicate-cache entry (RFC 5080).
     For UDP the program sees the datagram from the RADIUS header on. Returns False where
     the system does not offer it (the kernel's 4-tuple spread then applies)."""
-    program = [
-        (0x20, 0, 0, 4),  # BPF_LD | BPF_W | BPF_ABS: A = payload[4:8]
-        (0x94, 0, 0, workers),  # BPF_ALU | BPF_MOD | BPF_K: A %= workers
-        (0x16, 0, 0, 0),  # BPF_RET | BPF_A: the socket index
-    ]
+    program = spread_program(workers)
     code = b"".join(struct.pack("=HBBI", *insn) for insn in program)
     buffer = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(program), ctypes.addressof(buffer))
@@ -214,6 +211,41 @@ def spread_by_authenticator(sock: socket.socket, workers: int) -> bool:
     except OSError:
         return False
     return True
+
+
+_SCAN_ATTRIBUTES = 64  # attributes looked at for a State; beyond that, the authenticator
+
+
+def spread_program(workers: int) -> list[tuple[int, int, int, int]]:
+    """The classic BPF program of ``spread_by_authenticator``: with a State attribute (RFC
+    2865 5.24: an EAP conversation's next round), its first octet modulo ``workers`` (the
+    EAP core tags each State with its worker); without, the first word of the Request
+    Authenticator modulo ``workers``. The attribute walk is unrolled (classic BPF has no
+    loops) and checks every offset against the datagram's length."""
+    ld_len, ldb_ind, ld_abs_w = 0x80, 0x50, 0x20
+    jgt_x, jeq_k, jge_k, ja = 0x2D, 0x15, 0x35, 0x05
+    add_x, tax, mod_k, ret_a = 0x0C, 0x07, 0x94, 0x16
+    prog: list[tuple[int, int, int, int]] = [(0x01, 0, 0, 20)]  # BPF_LDX | BPF_IMM: X = 20
+    for _ in range(_SCAN_ATTRIBUTES):
+        prog += [
+            (ld_len, 0, 0, 0),  # A = datagram length
+            (jgt_x, 0, 10, 0),  # A > X: an attribute header may be here; else authenticator
+            (ldb_ind, 0, 0, 0),  # A = type
+            (jeq_k, 5, 0, 24),  # State?
+            (ldb_ind, 0, 0, 1),  # A = length
+            (jge_k, 0, 6, 2),  # a length below 2 is malformed: authenticator
+            (add_x, 0, 0, 0),  # A = X + length
+            (tax, 0, 0, 0),  # X = next attribute
+            (ja, 0, 0, 6),  # next iteration
+            (ldb_ind, 0, 0, 2),  # State's first octet
+            (mod_k, 0, 0, workers),
+            (ret_a, 0, 0, 0),
+            (ld_abs_w, 0, 0, 4),  # the authenticator's first word
+            (mod_k, 0, 0, workers),
+            (ret_a, 0, 0, 0),
+        ]
+    prog += [(ld_abs_w, 0, 0, 4), (mod_k, 0, 0, workers), (ret_a, 0, 0, 0)]
+    return prog
 
 
 def _make_socket(host: str, port: int, buffer_size: int, reuse_port: bool = False) -> socket.socket:

@@ -95,7 +95,10 @@ class EapService:
         store: SnapshotStore,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
         wall_clock: Callable[[], float] | None = None,
+        worker: tuple[int, int] | None = None,
     ) -> None:
+        """``worker`` = (index, count) when several processes share the port: each State
+        names its worker, and the port's BPF program routes the next round there."""
         self._store = store
         pki = ensure_pki(settings)
         paths = pki.paths
@@ -121,6 +124,7 @@ class EapService:
             credentials=self._credentials,
             token_bytes=token_bytes,
             certificate_check=self._early_check,
+            state_tag=worker,
         )
 
     def handle(

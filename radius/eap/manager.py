@@ -136,9 +136,16 @@ class EapManager:
         credentials: CredentialLookup,
         token_bytes: TokenBytes,
         certificate_check: CertificateCheck | None = None,
+        state_tag: tuple[int, int] | None = None,
     ) -> None:
         """``credentials`` serves EAP-MD5 and the inner methods of PEAP/TTLS;
-        ``certificate_check`` (optional) vets an EAP-TLS chain inside the handshake."""
+        ``certificate_check`` (optional) vets an EAP-TLS chain inside the handshake.
+        ``state_tag`` = (index, count): the first octet of every State is ``index`` modulo
+        ``count``, so a port shared by ``count`` processes can route a conversation's next
+        Access-Request back to this one (15 random octets remain)."""
+        if state_tag is not None and not 0 <= state_tag[0] < state_tag[1] <= 256:
+            raise EapConfigError("state_tag must be (index, count) with 0 <= index < count <= 256")
+        self._state_tag = state_tag
         self._config = config
         self._credentials = credentials
         self._certificate_check = certificate_check
@@ -302,6 +309,12 @@ class EapManager:
             state = self._token_bytes(STATE_LENGTH)
             if len(state) != STATE_LENGTH:
                 raise LocalProtocolError("token_bytes returned the wrong length")
+            if self._state_tag is not None:
+                index, count = self._state_tag
+                first = state[0] - state[0] % count + index
+                if first > 255:
+                    first -= count
+                state = bytes((first,)) + state[1:]
             if state not in self._active and state not in self._decided:
                 return state
         raise LocalProtocolError("token_bytes keeps repeating itself")

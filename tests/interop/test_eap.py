@@ -253,3 +253,20 @@ def test_resumed_session_is_shorter_and_keeps_the_vlan(eap_server: NacServer, pe
     assert first["eap"]["resumed"] is False  # type: ignore[index]
     assert second["eap"]["resumed"] is True  # type: ignore[index]
     assert out.count("Access-Challenge") > 0
+
+
+def test_eap_with_two_workers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Workers share the port: each Access-Request of a conversation must reach the worker
+    holding it (its State says which), whatever the authenticator and source port."""
+    server = make_server(tmp_path_factory.mktemp("eap-w2"))
+    server.start("--demo", "--workers", "2")
+    try:
+        peer = Peer(server, tmp_path_factory.mktemp("peer-w2"))
+        for n in range(6):
+            network = tunnel_network(
+                server, "PEAP", "MSCHAPV2", "alice-pass", "1.2" if n % 2 else "1.3"
+            )
+            ok, out = peer.run(network)
+            assert ok, out[-3000:]
+    finally:
+        server.stop()

@@ -229,6 +229,24 @@ def test_reuseport_group_spreads_by_request_authenticator() -> None:
                 assert seen.setdefault(auth, index) == index
         counts = [list(seen.values()).count(i) for i in range(2)]
         assert counts == [32, 32]  # authenticator word mod 2: exactly even here
+        # An EAP conversation's next round carries our State: its first octet picks the
+        # socket, wherever the State is among the attributes and whatever the authenticator.
+        filler = [(1, b"alice"), (4, b"\x7f\x00\x00\x01"), *[(79, bytes(200))] * 7]
+        for n in range(40):
+            state = bytes((n,)) + bytes(15)
+            attrs = [*filler[: n % len(filler)], (24, state), (80, bytes(16))]
+            auth = bytes(((n + 1) % 2,)) * 16  # would pick the other socket
+            client.sendto(encode_packet(1, n, auth, attrs), ("127.0.0.1", port))
+            ready, _, _ = select.select(socks, [], [], 2.0)
+            assert len(ready) == 1
+            ready[0].recv(4096)
+            assert socks.index(ready[0]) == n % 2, n
+        # A State beyond the attributes the program walks falls back to the authenticator.
+        many = [(30, b"x")] * 70 + [(24, b"\x01" + bytes(15))]
+        client.sendto(encode_packet(1, 1, bytes(16), many), ("127.0.0.1", port))
+        ready, _, _ = select.select(socks, [], [], 2.0)
+        assert [socks.index(r) for r in ready] == [0]
+        ready[0].recv(4096)
     finally:
         client.close()
         for s in socks:
