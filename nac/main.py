@@ -35,7 +35,7 @@ from nac.services.eap_service import EapService, ensure_pki
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.writer import BatchWriter
-from radius.aio import Handler, RadiusProtocol, open_listener
+from radius.aio import Handler, RadiusProtocol, bind_shared, open_listener
 from radius.dictionary import default_dictionary
 from radius.errors import DecodeFailure
 from radius.server import PacketDiscarded, RadiusServer
@@ -97,6 +97,8 @@ class Worker:
     count: int = 1
     ready_fd: int | None = None  # one byte is written here once listening
     audit_conn: Connection | None = None  # this worker's pipe to the shared audit writer
+    # This worker's members of the shared auth and accounting port groups (bind_shared).
+    sockets: tuple[socket.socket, socket.socket] | None = None
 
     @property
     def name(self) -> str:
@@ -157,6 +159,12 @@ def _serve_workers(settings: Settings) -> int:
     ensure_pki(settings)  # once, before the workers read it
     _probe_port(settings.bind, settings.radius_auth_port, "auth")
     _probe_port(settings.bind, settings.radius_acct_port, "accounting")
+    # The port groups, bound here in worker order: socket k is group index k (the one the
+    # BPF program picks and worker k's EAP States name).
+    auth_socks = _bind_shared(settings.bind, settings.radius_auth_port, settings.workers, "auth")
+    acct_socks = _bind_shared(
+        settings.bind, settings.radius_acct_port, settings.workers, "accounting"
+    )
     # One audit writer for all workers (one SQLite file wants one writer), one pipe each.
     writer = AuditWriterProcess(settings=settings, pipes=settings.workers)
     conns = writer.start()
@@ -169,9 +177,12 @@ def _serve_workers(settings: Settings) -> int:
             for other, conn in enumerate(conns):
                 if other != index:
                     conn.close()
+                    auth_socks[other].close()
+                    acct_socks[other].close()
             code = 1
             try:
-                worker = Worker(index, settings.workers, ready_w, conns[index])
+                mine = (auth_socks[index], acct_socks[index])
+                worker = Worker(index, settings.workers, ready_w, conns[index], mine)
                 code = _loop_run(_serve(settings, worker))
             except NacError as exc:
                 sys.stderr.write(f"nac: error: {exc}\n")
@@ -183,6 +194,8 @@ def _serve_workers(settings: Settings) -> int:
     os.close(ready_w)
     for conn in conns:
         conn.close()  # the writer sees the end of its input when the last worker closes
+    for sock in (*auth_socks, *acct_socks):
+        sock.close()  # each worker holds its own
 
     stopping = False
 
@@ -276,7 +289,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 service.handle_auth,
                 2,
                 on_event,
-                worker.count,
+                worker.sockets[0] if worker.sockets else None,
             )
         )
         listeners.append(
@@ -288,7 +301,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 service.handle_acct,
                 5,
                 on_event,
-                worker.count,
+                worker.sockets[1] if worker.sockets else None,
             )
         )
     except StartupError:
@@ -351,19 +364,19 @@ async def _listen(
     handler: Handler,
     status_code: int,
     on_event: _DiscardLog,
-    workers: int,
+    sock: socket.socket | None,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
     try:
         return await open_listener(
-            host,
-            port,
-            server,
-            handler,
-            status_code=status_code,
-            on_event=on_event,
-            reuse_port=workers > 1,
-            workers=workers,
+            host, port, server, handler, status_code=status_code, on_event=on_event, sock=sock
         )
+    except OSError as exc:
+        raise _listen_error(what, host, port, exc) from None
+
+
+def _bind_shared(host: str, port: int, workers: int, what: str) -> list[socket.socket]:
+    try:
+        return bind_shared(host, port, workers)
     except OSError as exc:
         raise _listen_error(what, host, port, exc) from None
 

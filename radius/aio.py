@@ -28,7 +28,15 @@ from radius.server import (
     StatusServerReceived,
 )
 
-__all__ = ["Handler", "RadiusProtocol", "Reply", "open_listener"]
+__all__ = [
+    "Handler",
+    "RadiusProtocol",
+    "Reply",
+    "bind_shared",
+    "open_listener",
+    "spread_by_authenticator",
+    "spread_program",
+]
 
 Reply: TypeAlias = tuple[int, Sequence[tuple[int, bytes]]]
 Handler: TypeAlias = Callable[[RequestReceived], "Reply | Awaitable[Reply | None] | None"]
@@ -248,6 +256,26 @@ def spread_program(workers: int) -> list[tuple[int, int, int, int]]:
     return prog
 
 
+def bind_shared(
+    host: str, port: int, workers: int, buffer_size: int = SOCKET_BUFFER
+) -> list[socket.socket]:
+    """``workers`` sockets sharing one port (SO_REUSEPORT), bound in order so that socket
+    ``k`` is index ``k`` of the group that ``spread_by_authenticator`` picks from: worker
+    ``k`` takes socket ``k`` and tags its EAP States with ``k``. Bound before the workers
+    are forked; each worker keeps its own and closes the others."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            socks.append(_make_socket(host, port, buffer_size, reuse_port=True))
+        if workers > 1:
+            spread_by_authenticator(socks[0], workers)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
 def _make_socket(host: str, port: int, buffer_size: int, reuse_port: bool = False) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
     family, socktype, proto, _, sockaddr = infos[0]
@@ -283,16 +311,14 @@ async def open_listener(
     on_event: Callable[[Event], None] | None = None,
     buffer_size: int = SOCKET_BUFFER,
     reuse_port: bool = False,
-    workers: int = 1,
+    sock: socket.socket | None = None,
 ) -> tuple[asyncio.DatagramTransport, RadiusProtocol]:
-    """Bind a UDP socket (IPv4, or IPv6 when ``host`` is e.g. "::") with large buffers and
-    start a ``RadiusProtocol`` on it. Close with ``await protocol.close()``. With
-    ``reuse_port`` and ``workers`` > 1 the port is shared and requests are spread over the
-    group by ``spread_by_authenticator``."""
+    """Bind a UDP socket (IPv4, or IPv6 when ``host`` is e.g. "::") with large buffers, or
+    take ``sock`` already bound (a worker's member of ``bind_shared``), and start a
+    ``RadiusProtocol`` on it. Close with ``await protocol.close()``."""
     loop = asyncio.get_running_loop()
-    sock = _make_socket(host, port, buffer_size, reuse_port)
-    if reuse_port and workers > 1:
-        spread_by_authenticator(sock, workers)
+    if sock is None:
+        sock = _make_socket(host, port, buffer_size, reuse_port)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: RadiusProtocol(
             server, handler, status_code=status_code, clock=clock, on_event=on_event

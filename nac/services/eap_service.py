@@ -167,12 +167,14 @@ class EapService:
         identity = result.identity
         if identity is None:
             return CertificateResult(False, result.reason)
+        # The user the certificate names: its CN, else the SAN UPN, else the SAN email.
+        name = identity.common_name or next(iter(identity.upns + identity.emails), None)
         return CertificateResult(
             result.ok,
             result.reason,
             subject=identity.subject,
             serial=identity.serial_hex,
-            common_name=identity.common_name,
+            common_name=name,
             attributes={k: tuple(v) for k, v in identity.as_attributes().items()},
         )
 

@@ -267,6 +267,6 @@ def test_eap_with_two_workers(tmp_path_factory: pytest.TempPathFactory) -> None:
                 server, "PEAP", "MSCHAPV2", "alice-pass", "1.2" if n % 2 else "1.3"
             )
             ok, out = peer.run(network)
-            assert ok, out[-3000:]
+            assert ok, f"{audit(server, 3)}\n{out[-1500:]}"
     finally:
         server.stop()

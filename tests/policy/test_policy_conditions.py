@@ -127,6 +127,26 @@ def test_radius_attributes_match_any_value():
     assert words == "radius.NAS-Port equals '8': no (radius.NAS-Port: 7)"
 
 
+def test_certificate_fields_of_eap_tls():
+    cert = {
+        "cert.cn": ("alice",),
+        "cert.issuer": ("CN=nac EAP CA",),
+        "cert.email": ("alice@example.com", "a@example.org"),
+        "cert.days_to_expiry": ("12",),
+    }
+    ctx = make_ctx(auth_method="eap-tls", certificate=cert)
+    assert check(leaf("cert.issuer", "equals", "CN=nac EAP CA"), ctx)
+    assert check(leaf("cert.email", "ends_with", "@example.org"), ctx)
+    assert check(leaf("cert.ou", "exists", False), ctx)
+    assert not check(leaf("cert.cn", "in", ["bob", "carol"]), ctx)
+    assert check(leaf("cert.days_to_expiry", "matches", "[0-9]|[12][0-9]"), ctx)
+    assert not check(leaf("cert.cn", "equals", "alice"), make_ctx())  # no certificate
+    words = compile_condition(leaf("cert.cn", "equals", "bob")).explain(ctx)
+    assert words == "cert.cn equals 'bob': no (cert.cn: alice)"
+    with pytest.raises(ValueError, match="unknown attribute"):
+        compile_condition(leaf("cert.favourite_colour", "equals", "x"))
+
+
 def test_endpoint_attributes():
     mac = "00:11:22:33:44:55"
     ctx = make_ctx(mac=mac, endpoint=EndpointInfo(mac, True, "printer", "lobby"))
