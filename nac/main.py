@@ -437,6 +437,7 @@ class _ClientSeenSync:
         while not stop.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+            self._service.expire_eap(time.monotonic())  # abandoned conversations get audited
             try:
                 await self.sync()
             except Exception as exc:

@@ -442,6 +442,8 @@ class RadiusService:
             return None
         state = packet.get(A_STATE)
         framed_mtu = _u32(packet.get(A_FRAMED_MTU))
+        if eap.manager.abandoned:
+            self.audit_abandoned()
         step = eap.handle(
             message or b"",
             state,
@@ -501,6 +503,69 @@ class RadiusService:
                     certificate,
                 )
         return None
+
+    def expire_eap(self, now: float) -> None:
+        """Time out idle EAP conversations (also done on every EAP request) and audit them."""
+        if self._eap is not None:
+            self._eap.manager.expire(now)
+            self.audit_abandoned()
+
+    def audit_abandoned(self) -> int:
+        """Audit the EAP conversations that timed out unfinished (a client that gave up on
+        the TLS handshake, say because it does not trust the server certificate)."""
+        if self._eap is None:
+            return 0
+        abandoned = self._eap.manager.take_abandoned()
+        snapshot = self._store.current
+        wall = self._wall_clock()
+        for gone in abandoned:
+            nas_ip = str(gone.nas_key)
+            entry = snapshot.client_for_ip(nas_ip) if snapshot is not None else None
+            method = METHOD_NAMES.get(gone.method or 0, "eap")
+            what = "TLS handshake" if method in ("eap-tls", "peap", "ttls") else "EAP conversation"
+            words = f"client abandoned the {what} (no answer for {gone.idle:.0f} s)"
+            decision = _reject_decision(ReasonCode.EAP_FAILED, words, method)
+            self.results["reject"] += 1
+            self._audit.submit(
+                (
+                    wall,
+                    "radius",
+                    self._node,
+                    entry.name if entry is not None else None,
+                    nas_ip,
+                    gone.outer_identity,
+                    None,
+                    method,
+                    "reject",
+                    int(decision.reason_code),
+                    decision.reason,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                    b"",
+                    (),
+                    (
+                        None,
+                        "",
+                        "",
+                        "generic",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        "unknown",
+                        None,
+                        _eap_record(method, gone.outer_identity, None),
+                    ),
+                )
+            )
+        return len(abandoned)
 
     def _eap_accept(self, done: _EapDone, secret: bytes, packet: Packet) -> list[tuple[int, bytes]]:
         """EAP-Success and the MS-MPPE keys from the MSK (RFC 3579 2.6.3, RFC 2548 2.4)."""

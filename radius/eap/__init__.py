@@ -61,7 +61,7 @@ framing), ``tls`` (the TLS engine and key export), ``eaptls``/``peap``/``ttls``/
 from __future__ import annotations
 
 from radius.eap.keys import mppe_key_attributes
-from radius.eap.manager import EapConfig, EapConfigError, EapManager, Step
+from radius.eap.manager import Abandoned, EapConfig, EapConfigError, EapManager, Step
 from radius.eap.method import CertificateCheck, CredentialLookup, FailureReason, PasswordMaterial
 from radius.eap.packet import (
     EapCode,
@@ -77,6 +77,7 @@ from radius.eap.session import ChallengeIssued, Discarded, EapSession, Event, Fa
 from radius.eap.tls import TlsConfigError, TlsError, TlsServerConfig, TlsVersion
 
 __all__ = [
+    "Abandoned",
     "CertificateCheck",
     "ChallengeIssued",
     "CredentialLookup",

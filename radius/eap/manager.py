@@ -11,7 +11,7 @@ at most ``max_message_size`` octets of reassembly buffer.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -41,6 +41,7 @@ from radius.errors import DecodeError, LocalProtocolError, RadiusError
 
 __all__ = [
     "FRAMED_MTU_OVERHEAD",
+    "Abandoned",
     "EapConfig",
     "EapConfigError",
     "EapManager",
@@ -126,8 +127,22 @@ class _Conversation:
     last_seen: float
 
 
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """A conversation that timed out before it ended: the peer (or the NAS) gave up, e.g. a
+    client that does not trust the server certificate and abandons the TLS handshake."""
+
+    nas_key: Hashable
+    outer_identity: str | None
+    method: int | None
+    idle: float
+
+
 class EapManager:
-    """All EAP conversations; sans-I/O (``now`` and ``token_bytes`` come from the caller)."""
+    """All EAP conversations; sans-I/O (``now`` and ``token_bytes`` come from the caller).
+
+    Conversations that time out before they end are reported in ``abandoned`` (bounded;
+    the caller takes them with ``take_abandoned`` to audit them)."""
 
     def __init__(
         self,
@@ -160,6 +175,7 @@ class EapManager:
                     eap_type=eap_type,
                     request_client_certificate=eap_type == EapType.TLS,
                 )
+        self.abandoned: deque[Abandoned] = deque(maxlen=1024)
         self._active: OrderedDict[bytes, _Conversation] = OrderedDict()
         self._decided: OrderedDict[bytes, _Conversation] = OrderedDict()
         self.counters: dict[str, int] = {
@@ -253,8 +269,24 @@ class EapManager:
                     break
                 del table[state]
                 dropped += 1
+                if table is self._active:
+                    session = conversation.session
+                    self.abandoned.append(
+                        Abandoned(
+                            conversation.nas_key,
+                            session.outer_identity,
+                            session.method,
+                            now - conversation.last_seen,
+                        )
+                    )
         self.counters["expired"] += dropped
         return dropped
+
+    def take_abandoned(self) -> list[Abandoned]:
+        """The conversations that timed out since the last call."""
+        out = list(self.abandoned)
+        self.abandoned.clear()
+        return out
 
     def fragment_size(self, framed_mtu: int | None) -> int:
         """TLS data per EAP packet for a NAS announcing ``framed_mtu`` (RFC 3580 3.12)."""

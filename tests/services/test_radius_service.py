@@ -577,3 +577,40 @@ def test_mschap_malformed_response_is_no_credentials(h: Harness) -> None:
     )
     assert code == Code.AccessReject
     assert h.last_row()["reason_code"] == ReasonCode.MISSING_CREDENTIALS
+
+
+def test_abandoned_eap_conversation_is_audited(tmp_path: Any) -> None:
+    """A client that stops answering mid-conversation (e.g. it does not trust the server
+    certificate) leaves an audit record when the conversation times out."""
+    import time as _time
+
+    from nac.core.config import Settings
+    from nac.services.eap_service import EapService
+
+    store = FakeStore(build_snapshot(config()))
+    eap = EapService(settings=Settings(data_dir=tmp_path), store=store)  # type: ignore[arg-type]
+    audit = Recorder()
+    service = RadiusService(
+        store=store,  # type: ignore[arg-type]
+        audit=audit,  # type: ignore[arg-type]
+        accounting=Recorder(),  # type: ignore[arg-type]
+        dictionary=DICTIONARY,
+        node="node-1",
+        eap=eap,
+    )
+    server = RadiusServer(service.lookup_client)
+    identity = bytes((2, 1, 0, 10, 1)) + b"alice"  # EAP-Response/Identity
+    event = server.receive_datagram(
+        access_request([(A.UserName, b"alice"), (A.EapMessage, identity)]), NAS_ADDR, 1.0
+    )
+    assert isinstance(event, RequestReceived)
+    reply = service.handle_auth(event)
+    assert reply is not None and reply[0] == Code.AccessChallenge
+    assert not audit.items  # rounds are not decisions
+    service.expire_eap(_time.monotonic() + 31)
+    item = dict(zip(ITEM_FIELDS, audit.items[-1], strict=True))
+    assert (item["result"], item["username"], item["method"]) == ("reject", "alice", "peap")
+    assert item["reason"].startswith("client abandoned the TLS handshake")
+    assert item["reason_code"] == ReasonCode.EAP_FAILED
+    stored = stored_row(audit.items[-1], sqlite=True)  # the writer can store it
+    assert len(stored) == len(STORED_COLUMNS)
