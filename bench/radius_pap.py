@@ -461,8 +461,10 @@ def bench_server(
 
 
 def sockets(window: int) -> int:
-    """Spread the window: at most 128 outstanding per socket, at most 16 sockets."""
-    return max(1, min(16, -(-window // 128)))
+    """Spread the window: at most 128 outstanding per socket, at least 4 sockets (several
+    NAS source ports, as a real fleet has; with one, every reply of either server funnels
+    into one receive queue of the generator), at most 16."""
+    return max(4, min(16, -(-window // 128)))
 
 
 # ---------------------------------------------------------------------------- report
