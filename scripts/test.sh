@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# 1. The real peers the interop tests drive (Debian packages): radclient/radtest, eapol_test.
+# 1. The real peers the interop tests drive (Debian packages): radclient/radtest, eapol_test,
+#    and for the wired 802.1X run hostapd (authenticator) and wpa_supplicant (supplicant).
 need_apt=()
 command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
 command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
+command -v hostapd >/dev/null 2>&1 || need_apt+=(hostapd)
+command -v wpa_supplicant >/dev/null 2>&1 || need_apt+=(wpasupplicant)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
