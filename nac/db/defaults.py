@@ -55,6 +55,20 @@ _DEMO_POLICY: dict[str, Any] = {
                     "if_failed": "reject",
                 },
                 {
+                    # EAP-TLS with a certificate from the built-in CA (nac pki): the
+                    # certificate's CN must be a known user, who then gets its group's result.
+                    "name": "eap-tls-certificates",
+                    "condition": {
+                        "all": [
+                            {"attr": "auth.method", "op": "equals", "value": "eap-tls"},
+                            {"attr": "cert.issuer_cn", "op": "equals", "value": "nac EAP CA"},
+                        ]
+                    },
+                    "identity_source": "internal_users",
+                    "if_not_found": "reject",
+                    "if_failed": "reject",
+                },
+                {
                     "name": "local-users",
                     "condition": None,
                     "identity_source": "internal_users",

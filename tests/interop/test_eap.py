@@ -187,6 +187,7 @@ def test_eap_tls(eap_server: NacServer, peer: Peer, certs: dict[str, Path], vers
     rec = last_audit(eap_server, before)
     assert_vlan_100(rec)
     assert rec["method"] == "eap-tls"
+    assert rec["authentication_rule"] == "eap-tls-certificates"  # the demo's rule for it
     eap = rec["eap"]
     assert isinstance(eap, dict)
     assert eap["tls_version"] == VERSIONS[version][1]
