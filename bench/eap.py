@@ -48,6 +48,7 @@ from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 from radius_pap import (
     CLK_TCK,
+    FREERADIUS_BASE,
     FREERADIUS_BIN,
     HOST,
     PASSWORD,
@@ -653,53 +654,9 @@ def make_pki(tmp: Path) -> Certs:
     return Certs(p.ca_cert, p.server_cert, p.server_key, alice.cert_path, alice.key_path)
 
 
-FREERADIUS_CONF = """\
-# Minimal FreeRADIUS 3.2 configuration for bench/eap.py (written per run).
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {root}/log
-raddbdir = {root}/raddb
-radacctdir = {root}/log/radacct
-name = freeradius
-confdir = ${{raddbdir}}
-modconfdir = ${{confdir}}/mods-config
-run_dir = {root}/run
-db_dir = ${{raddbdir}}
-libdir = /usr/lib/freeradius
-pidfile = ${{run_dir}}/freeradius.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1048576
-hostname_lookups = no
-log {{
-\tdestination = stdout
-\tcolourise = no
-\tauth = no
-\tauth_badpass = no
-\tauth_goodpass = no
-}}
-security {{
-\tallow_core_dumps = no
-\tmax_attributes = 200
-\treject_delay = 0
-\tstatus_server = yes
-}}
-proxy_requests = no
-client localhost {{
-\tipaddr = {host}
-\tsecret = {secret}
-}}
-thread pool {{
-\tstart_servers = {threads}
-\tmax_servers = {threads}
-\tmin_spare_servers = 1
-\tmax_spare_servers = {threads}
-\tmax_requests_per_server = 0
-\tauto_limit_acct = no
-}}
+FREERADIUS_CONF = (
+    FREERADIUS_BASE
+    + """\
 modules {{
 \tfiles {{
 \t\tfilename = ${{confdir}}/users
@@ -796,6 +753,7 @@ server inner-tunnel {{
 \t}}
 }}
 """
+)
 
 FREERADIUS_VLAN = f"""\
 \t\t\tupdate reply {{

@@ -220,8 +220,8 @@ def wait_ready(server: Server, gen: Generator, limit_s: float) -> None:
     raise RuntimeError(f"{server.name} did not answer within {limit_s:.0f} s:\n{server.log_tail()}")
 
 
-FREERADIUS_CONF = """\
-# Minimal FreeRADIUS 3.2 configuration for bench/radius_pap.py (written per run).
+FREERADIUS_BASE = """\
+# Minimal FreeRADIUS 3.2 configuration for nac's benchmarks (written per run).
 prefix = /usr
 exec_prefix = /usr
 sysconfdir = /etc
@@ -267,6 +267,13 @@ thread pool {{
 \tmax_requests_per_server = 0
 \tauto_limit_acct = no
 }}
+"""
+# What every benchmark's FreeRADIUS shares: paths in the temp dir, no per-request logging, no
+# reject delay, one client, a fixed thread pool. Each benchmark appends its modules and servers.
+
+FREERADIUS_CONF = (
+    FREERADIUS_BASE
+    + """\
 modules {{
 \tpap {{
 \t\tnormalise = yes
@@ -295,6 +302,7 @@ server default {{
 \t}}
 }}
 """
+)
 
 FREERADIUS_USERS = f"""\
 {USER}\tCleartext-Password := "{PASSWORD}"

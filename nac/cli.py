@@ -42,7 +42,7 @@ from nac.db.models import (
     NasClientCreate,
     UserCreate,
 )
-from nac.pki import CLIENT_DAYS, DEFAULT_CA_NAME, InitResult, KeyType, Pki, PkiError, PkiPaths
+from nac.pki import CLIENT_DAYS, DEFAULT_CA_NAME, InitResult, KeyType, Pki, PkiError
 from nac.services.audit import AuditRenderer, load_policies
 from radius.dictionary import default_dictionary
 
@@ -787,21 +787,14 @@ def sessions(
 _DNS_FORBIDDEN = frozenset("/\\@")
 
 
-def _pki_paths(settings: Settings) -> PkiPaths | None:
-    """The configured EAP certificate files (your own PKI), or None for the built-in CA."""
-    if settings.eap_server_cert is None:
-        return None
-    assert settings.eap_ca_cert is not None and settings.eap_server_key is not None
-    return PkiPaths.in_dir(settings.data_dir / "pki").replace(
+def _pki(settings: Settings) -> Pki:
+    """The EAP certificates `nac serve` uses: the configured ones, else the built-in CA."""
+    return Pki.configured(
+        settings.data_dir,
         ca_cert=settings.eap_ca_cert,
         server_cert=settings.eap_server_cert,
         server_key=settings.eap_server_key,
     )
-
-
-def _pki(settings: Settings) -> Pki:
-    """The EAP certificates `nac serve` uses: the configured ones, else the built-in CA."""
-    return Pki.for_data_dir(settings.data_dir, paths=_pki_paths(settings))
 
 
 def _builtin_pki(settings: Settings) -> Pki:

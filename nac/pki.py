@@ -731,6 +731,27 @@ class Pki:
         """The PKI under ``<data_dir>/pki/``."""
         return cls(data_dir / "pki", paths=paths, key_password=key_password)
 
+    @classmethod
+    def configured(
+        cls,
+        data_dir: Path,
+        *,
+        ca_cert: Path | None = None,
+        server_cert: Path | None = None,
+        server_key: Path | None = None,
+    ) -> Pki:
+        """The EAP certificates a server uses: your own files when the three are given
+        (settings ``eap_ca_cert``, ``eap_server_cert``, ``eap_server_key``), else the
+        built-in CA under ``<data_dir>/pki/``."""
+        paths = None
+        if server_cert is not None:
+            if ca_cert is None or server_key is None:
+                raise PkiError("the CA certificate, server certificate and key go together")
+            paths = PkiPaths.in_dir(data_dir / "pki").replace(
+                ca_cert=ca_cert, server_cert=server_cert, server_key=server_key
+            )
+        return cls.for_data_dir(data_dir, paths=paths)
+
     # -- reading ----------------------------------------------------------------------------
 
     def ca_certificates(self) -> list[x509.Certificate]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,14 +21,13 @@ from pathlib import Path
 from cryptography import x509
 
 from nac.core.config import Settings
-from nac.pki import CertVerification, CrlCache, Pki, PkiPaths, verify_client_chain
+from nac.pki import CertVerification, CrlCache, Pki, verify_client_chain
 from nac.services.snapshot import SnapshotStore
 from radius.eap import (
     EapConfig,
     EapManager,
     EapType,
     PasswordMaterial,
-    Step,
     TlsServerConfig,
     TlsVersion,
 )
@@ -50,26 +50,23 @@ METHOD_NAMES = {
 _VERSIONS = {"1.2": TlsVersion.TLSv1_2, "1.3": TlsVersion.TLSv1_3}
 
 
-def pki_paths(settings: Settings) -> PkiPaths:
-    """Where the EAP certificates are: the given ones, or the built-in CA's."""
-    paths = PkiPaths.in_dir(settings.data_dir / "pki")
-    if settings.eap_server_cert is not None:
-        assert settings.eap_ca_cert is not None and settings.eap_server_key is not None
-        paths = paths.replace(
-            ca_cert=settings.eap_ca_cert,
-            server_cert=settings.eap_server_cert,
-            server_key=settings.eap_server_key,
-        )
-    return paths
+def configured_pki(settings: Settings) -> Pki:
+    """The EAP certificates of these settings: your own files, or the built-in CA's."""
+    return Pki.configured(
+        settings.data_dir,
+        ca_cert=settings.eap_ca_cert,
+        server_cert=settings.eap_server_cert,
+        server_key=settings.eap_server_key,
+    )
 
 
 def ensure_pki(settings: Settings) -> Pki:
     """The PKI for EAP; the built-in CA and a server certificate are made if absent."""
-    pki = Pki(settings.data_dir / "pki", paths=pki_paths(settings))
+    pki = configured_pki(settings)
     if settings.eap_server_cert is None:
         result = pki.init(server_names=[settings.node_name])
         if result.created_ca:
-            log.info("created the built-in CA for 802.1X in %s", settings.data_dir / "pki")
+            log.info("created the built-in CA for 802.1X in %s", pki.directory)
     return pki
 
 
@@ -81,7 +78,7 @@ class CertificateResult:
     reason: str
     subject: str | None = None
     serial: str | None = None
-    common_name: str | None = None
+    user: str | None = None  # whom it names: the CN, else the SAN UPN, else the SAN email
     attributes: dict[str, tuple[str, ...]] | None = None
 
 
@@ -94,7 +91,7 @@ class EapService:
         settings: Settings,
         store: SnapshotStore,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
-        wall_clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         worker: tuple[int, int] | None = None,
     ) -> None:
         """``worker`` = (index, count) when several processes share the port: each State
@@ -127,22 +124,6 @@ class EapService:
             state_tag=worker,
         )
 
-    def handle(
-        self,
-        eap_message: bytes,
-        state: bytes | None,
-        *,
-        nas_key: str,
-        framed_mtu: int | None,
-        now: float,
-    ) -> Step:
-        return self.manager.handle(
-            eap_message, state, nas_key=nas_key, framed_mtu=framed_mtu, now=now
-        )
-
-    def finish(self, state: bytes, *, accepted: bool, now: float) -> None:
-        self.manager.finish(state, accepted=accepted, now=now)
-
     def _credentials(self, identity: str) -> PasswordMaterial | None:
         snapshot = self._store.current
         if snapshot is None:
@@ -153,10 +134,7 @@ class EapService:
         return PasswordMaterial(password=user.password)
 
     def _now(self) -> datetime:
-        import time
-
-        wall = self._wall_clock() if self._wall_clock is not None else time.time()
-        return datetime.fromtimestamp(wall, UTC)
+        return datetime.fromtimestamp(self._wall_clock(), UTC)
 
     def verify(self, chain: tuple[x509.Certificate, ...]) -> CertificateResult:
         """The client chain against the CA and the current CRL."""
@@ -174,7 +152,7 @@ class EapService:
             result.reason,
             subject=identity.subject,
             serial=identity.serial_hex,
-            common_name=name,
+            user=name,
             attributes={k: tuple(v) for k, v in identity.as_attributes().items()},
         )
 

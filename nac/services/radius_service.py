@@ -48,7 +48,7 @@ from policy.model import (
     TraceStep,
 )
 from radius.constants import MICROSOFT, AttrType, Code
-from radius.crypto import hide_password, salt_encrypt, unhide_password
+from radius.crypto import hide_password, unhide_password
 from radius.dictionary import RadiusDictionary
 from radius.eap import (
     ChallengeIssued,
@@ -60,6 +60,7 @@ from radius.eap import (
     mppe_key_attributes,
     split_eap_message,
 )
+from radius.eap.keys import mppe_keys
 from radius.errors import DecodeError
 from radius.mschap import (
     generate_authenticator_response_from_hash,
@@ -344,7 +345,7 @@ class RadiusService:
             decision = done.decision  # the EAP method or the certificate check said no
             policy_version = None
         elif method == "eap" or method == "none":
-            decision = _unsupported(ctx, method)
+            decision = _unsupported(method)
             policy_version = None
         else:
             decision = evaluate(snapshot.policy, ctx, self._resolver(snapshot), trace=False)
@@ -373,7 +374,7 @@ class RadiusService:
             if done is not None:
                 attrs += [(A_EAP, v) for v in split_eap_message(done.eap_failure)]
                 if self._eap is not None and done.state is not None:
-                    self._eap.finish(done.state, accepted=False, now=time.monotonic())
+                    self._eap.manager.finish(done.state, accepted=False, now=time.monotonic())
             elif eap is not None and len(eap) >= 2:
                 # RFC 3579 2.6.3: an Access-Reject answering EAP carries EAP-Failure.
                 attrs.append((A_EAP, bytes((4, eap[1], 0, 4))))
@@ -444,7 +445,7 @@ class RadiusService:
         framed_mtu = _u32(packet.get(A_FRAMED_MTU))
         if eap.manager.abandoned:
             self.audit_abandoned()
-        step = eap.handle(
+        step = eap.manager.handle(
             message or b"",
             state,
             nas_key=event.addr[0],
@@ -479,7 +480,7 @@ class RadiusService:
                         rejected = _certificate_rejected(cert.reason)
                     else:
                         certificate = cert.attributes or {}
-                        user = cert.common_name or user  # the certificate names the user
+                        user = cert.user or user  # the certificate names the user
                 record = _eap_record(
                     method,
                     ok.outer_identity,
@@ -573,7 +574,7 @@ class RadiusService:
         if done.msk:
             attrs += mppe_key_attributes(done.msk, secret, packet.authenticator, self._token_bytes)
         if self._eap is not None and done.state is not None:
-            self._eap.finish(done.state, accepted=True, now=time.monotonic())
+            self._eap.manager.finish(done.state, accepted=True, now=time.monotonic())
         return attrs
 
     def _new_snapshot(self, snapshot: RuntimeSnapshot) -> None:
@@ -695,8 +696,6 @@ _MS_CHAP_CHALLENGE = 11
 _MS_CHAP2_RESPONSE = 25
 _MS_CHAP2_SUCCESS = 26
 _MS_CHAP_MPPE_KEYS = 12
-_MS_MPPE_SEND_KEY = 16
-_MS_MPPE_RECV_KEY = 17
 _MS_MPPE_ENCRYPTION_POLICY = 7
 _MS_MPPE_ENCRYPTION_TYPES = 8
 
@@ -739,7 +738,7 @@ def _mschap_accept(
 ) -> list[tuple[int, bytes]]:
     """The Access-Accept attributes of MS-CHAP: v2 gets MS-CHAP2-Success (the authenticator
     response the peer checks, RFC 2759 8.7) and MS-MPPE-Send/Recv-Key (RFC 3079 3, salt
-    encrypted per RFC 2548 2.4.2/2.4.3, a distinct salt with its high bit set for each); v1
+    encrypted per RFC 2548 2.4.2/2.4.3 by ``radius.eap.keys.mppe_keys``); v1
     gets MS-CHAP-MPPE-Keys (RFC 2548 2.4.1, hidden like User-Password). Both say encryption
     is allowed with 40 or 128-bit RC4 (2.4.4, 2.4.5)."""
     password_hash = nt_password_hash(password)
@@ -756,14 +755,7 @@ def _mschap_accept(
             )
         )
         send_key, recv_key = mppe_keys_v2(password_hash, creds.nt_response)
-        salts = _salts(token_bytes, 2)
-        for sub_type, key, salt in (
-            (_MS_MPPE_RECV_KEY, recv_key, salts[0]),
-            (_MS_MPPE_SEND_KEY, send_key, salts[1]),
-        ):
-            out.append(
-                (A_VSA, encode_vsa(MICROSOFT, sub_type, salt_encrypt(key, secret, auth, salt)))
-            )
+        out += mppe_keys(send_key, recv_key, secret, auth, token_bytes)
     else:
         keys = mschap_v1_mppe_keys(password_hash)
         out.append(
@@ -772,18 +764,6 @@ def _mschap_accept(
     out.append((A_VSA, encode_vsa(MICROSOFT, _MS_MPPE_ENCRYPTION_POLICY, (1).to_bytes(4, "big"))))
     out.append((A_VSA, encode_vsa(MICROSOFT, _MS_MPPE_ENCRYPTION_TYPES, (6).to_bytes(4, "big"))))
     return out
-
-
-def _salts(token_bytes: Callable[[int], bytes], n: int) -> list[bytes]:
-    """``n`` distinct two-octet salts with the most significant bit set (RFC 2548 2.4.2)."""
-    salts: list[bytes] = []
-    for _ in range(n):
-        raw = token_bytes(2)
-        salt = bytes((raw[0] | 0x80, raw[1]))
-        while salt in salts:  # unique within the reply
-            salt = bytes((salt[0], (salt[1] + 1) & 0xFF))
-        salts.append(salt)
-    return salts
 
 
 def _codes_to_names(dictionary: RadiusDictionary, attribute: str) -> dict[int, str]:
@@ -895,23 +875,9 @@ def _reject_decision(code: ReasonCode, words: str, name: str) -> Decision:
     )
 
 
-def _unsupported(ctx: AccessContext, method: str) -> Decision:
+def _unsupported(method: str) -> Decision:
     if method == "eap":
         reason = "EAP is not enabled on this server yet"
-        code = ReasonCode.METHOD_NOT_SUPPORTED
-    else:
-        reason = "no credentials in the request (no User-Password, CHAP-Password or EAP)"
-        code = ReasonCode.MISSING_CREDENTIALS
-    step = TraceStep(stage="authentication", name=method, matched=False, detail=reason)
-    return Decision(
-        outcome=Outcome.REJECT,
-        reason_code=code,
-        reason=reason,
-        policy_set=None,
-        authentication_rule=None,
-        authorization_rule=None,
-        profile=None,
-        identity=None,
-        trace=(step,),
-        matched_rules=(),
-    )
+        return _reject_decision(ReasonCode.METHOD_NOT_SUPPORTED, reason, method)
+    reason = "no credentials in the request (no User-Password, CHAP-Password or EAP)"
+    return _reject_decision(ReasonCode.MISSING_CREDENTIALS, reason, method)

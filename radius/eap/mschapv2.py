@@ -26,6 +26,7 @@ from radius.eap.method import (
     MethodFailed,
     MethodResult,
     MethodSucceeded,
+    PasswordMaterial,
     RoundContext,
     TokenBytes,
 )
@@ -52,6 +53,35 @@ __all__ = [
 _RESPONSE_VALUE_SIZE = 49
 _DUMMY_HASH = bytes(16)
 """Checked against when the identity is unknown, so that costs what a wrong password does."""
+
+
+def check_mschapv2(
+    material: PasswordMaterial | None,
+    nt_response: bytes,
+    authenticator_challenge: bytes,
+    peer_challenge: bytes,
+    name: bytes,
+) -> str | MethodFailed:
+    """Check an MS-CHAPv2 response (RFC 2759 8.1) against what the store knows of the user:
+    the Authenticator Response (``S=...``, 8.7) to send back, or why it failed. An unknown
+    user costs the same as a wrong password (the check runs on a dummy hash)."""
+    password_hash = material.nt_password_hash() if material is not None else None
+    ok = verify_nt_response(
+        nt_response,
+        authenticator_challenge,
+        peer_challenge,
+        name,
+        password_hash=password_hash or _DUMMY_HASH,
+    )
+    if material is None:
+        return MethodFailed(FailureReason.unknown_user, "")
+    if password_hash is None:
+        return MethodFailed(FailureReason.password_unavailable, "no NT hash or password")
+    if not ok:
+        return MethodFailed(FailureReason.wrong_password, "")
+    return generate_authenticator_response_from_hash(
+        password_hash, nt_response, peer_challenge, authenticator_challenge, name
+    )
 
 
 class MsChapV2OpCode(IntEnum):
@@ -192,24 +222,16 @@ class MsChapV2Server:
             self._identity.encode("utf-8")
         ):
             return self._fail(FailureReason.identity_mismatch, "MS-CHAPv2 Name is not the identity")
-        material = self._credentials(self._identity)
-        password_hash = material.nt_password_hash() if material is not None else None
-        ok = verify_nt_response(
+        checked = check_mschapv2(
+            self._credentials(self._identity),
             response.nt_response,
             self._challenge,
             response.peer_challenge,
             name,
-            password_hash=password_hash or _DUMMY_HASH,
         )
-        if material is None:
-            return self._fail(FailureReason.unknown_user, "")
-        if password_hash is None:
-            return self._fail(FailureReason.password_unavailable, "no NT hash or password")
-        if not ok:
-            return self._fail(FailureReason.wrong_password, "")
-        authenticator_response = generate_authenticator_response_from_hash(
-            password_hash, response.nt_response, response.peer_challenge, self._challenge, name
-        )
+        if isinstance(checked, MethodFailed):
+            return self._fail(checked.reason, checked.detail)
+        authenticator_response = checked
         self._state = _State.SUCCESS_SENT
         message = f"{authenticator_response} M=Authentication succeeded".encode("ascii")
         return push_success_request(ctx.identifier, message)

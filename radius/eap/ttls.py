@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from enum import Enum
 
 from radius.eap.fragment import DEFAULT_MAX_MESSAGE
-from radius.eap.method import CredentialLookup, FailureReason
+from radius.eap.method import CredentialLookup, FailureReason, MethodFailed
 from radius.eap.method import RoundContext as Round
+from radius.eap.mschapv2 import check_mschapv2
 from radius.eap.tls import TlsServerContext
 from radius.eap.tlsbase import TlsBasedMethod, TunnelOutcome
 from radius.errors import DecodeError, DecodeFailure, LocalProtocolError
 from radius.mschap import (
-    generate_authenticator_response_from_hash,
     ms_chap2_success,
     nt_password_hash,
-    verify_nt_response,
 )
 
 __all__ = [
@@ -215,24 +214,16 @@ class TtlsMethod(TlsBasedMethod):
             return self._fail(FailureReason.protocol_violation, "challenge not from this tunnel")
         peer_challenge = response[2:18]
         nt_response = response[26:50]
-        material = self._credentials(self._inner_identity)
-        password_hash = material.nt_password_hash() if material is not None else None
-        ok = verify_nt_response(
+        checked = check_mschapv2(
+            self._credentials(self._inner_identity),
             nt_response,
             challenge,
             peer_challenge,
             user_name,
-            password_hash=password_hash or _DUMMY_HASH,
         )
-        if material is None:
-            return self._fail(FailureReason.unknown_user, "")
-        if password_hash is None:
-            return self._fail(FailureReason.password_unavailable, "no NT hash or password")
-        if not ok:
-            return self._fail(FailureReason.wrong_password, "")
-        authenticator_response = generate_authenticator_response_from_hash(
-            password_hash, nt_response, peer_challenge, challenge, user_name
-        )
+        if isinstance(checked, MethodFailed):
+            return self._fail(checked.reason, checked.detail)
+        authenticator_response = checked
         success = ms_chap2_success(ident, authenticator_response)
         self._tls.write(push_avp(Avp(_MS_CHAP2_SUCCESS, success, _MICROSOFT)))
         self._phase = _Phase.MSCHAP_SUCCESS_SENT
