@@ -42,7 +42,15 @@ from nac.db.models import (
     NasClientCreate,
     UserCreate,
 )
-from nac.pki import CLIENT_DAYS, DEFAULT_CA_NAME, InitResult, KeyType, Pki, PkiError
+from nac.pki import (
+    CLIENT_DAYS,
+    DEFAULT_CA_NAME,
+    InitResult,
+    KeyType,
+    Pki,
+    PkiError,
+    configured_pki,
+)
 from nac.services.audit import AuditRenderer, load_policies
 from radius.dictionary import default_dictionary
 
@@ -787,16 +795,6 @@ def sessions(
 _DNS_FORBIDDEN = frozenset("/\\@")
 
 
-def _pki(settings: Settings) -> Pki:
-    """The EAP certificates `nac serve` uses: the configured ones, else the built-in CA."""
-    return Pki.configured(
-        settings.data_dir,
-        ca_cert=settings.eap_ca_cert,
-        server_cert=settings.eap_server_cert,
-        server_key=settings.eap_server_key,
-    )
-
-
 def _builtin_pki(settings: Settings) -> Pki:
     if settings.eap_server_cert is not None:
         raise NacError(
@@ -892,7 +890,7 @@ def _p12_password(name: str, password: str | None, from_stdin: bool) -> bytes:
 
 def _check_pki(settings: Settings, warnings: list[str]) -> str:
     """For `nac check`: the line saying where the EAP certificates are; adds PKI warnings."""
-    pki = _pki(settings)
+    pki = configured_pki(settings)
     paths = pki.paths
     own = settings.eap_server_cert is not None
     if not own and not any(
@@ -1056,7 +1054,7 @@ def pki_export_ca(
 ) -> None:
     """The CA certificate to install on supplicants, alone on standard output (or --out)."""
     settings = _settings(data_dir, db, config)
-    pki = _pki(settings)
+    pki = configured_pki(settings)
     data = pki.export_ca(serialization.Encoding.DER if der else serialization.Encoding.PEM)
     if out is None:
         if der and sys.stdout.isatty():

@@ -70,7 +70,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -78,6 +78,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+if TYPE_CHECKING:
+    from nac.core.config import Settings
 
 from nac.core.errors import AlreadyExistsError, NacError, NotFoundError
 
@@ -1510,3 +1513,14 @@ def _decode_utf8string(data: bytes) -> str | None:
         return data[offset:].decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def configured_pki(settings: Settings) -> Pki:
+    """The EAP certificates of these settings (``eap_ca_cert``, ``eap_server_cert``,
+    ``eap_server_key``: your own files), else the built-in CA in ``<data_dir>/pki/``."""
+    return Pki.configured(
+        settings.data_dir,
+        ca_cert=settings.eap_ca_cert,
+        server_cert=settings.eap_server_cert,
+        server_key=settings.eap_server_key,
+    )

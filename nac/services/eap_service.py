@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography import x509
 
 from nac.core.config import Settings
-from nac.pki import CertVerification, CrlCache, Pki, verify_client_chain
+from nac.pki import CertVerification, CrlCache, Pki, configured_pki, verify_client_chain
 from nac.services.snapshot import SnapshotStore
 from radius.eap import (
     EapConfig,
@@ -48,16 +48,6 @@ METHOD_NAMES = {
     int(EapType.MD5Challenge): "eap-md5",
 }
 _VERSIONS = {"1.2": TlsVersion.TLSv1_2, "1.3": TlsVersion.TLSv1_3}
-
-
-def configured_pki(settings: Settings) -> Pki:
-    """The EAP certificates of these settings: your own files, or the built-in CA's."""
-    return Pki.configured(
-        settings.data_dir,
-        ca_cert=settings.eap_ca_cert,
-        server_cert=settings.eap_server_cert,
-        server_key=settings.eap_server_key,
-    )
 
 
 def ensure_pki(settings: Settings) -> Pki:
