@@ -110,3 +110,13 @@ def test_repr_hides_database_password() -> None:
     assert "hunter2" not in repr(s)
     assert "hunter2" not in str(s)
     assert "hunter2" not in s.redacted_database_url()
+
+
+def test_deploy_example_config_loads_and_names_every_setting() -> None:
+    """deploy/nac.toml is a working file, and it mentions every setting (set or commented)."""
+    example = Path(__file__).parents[2] / "deploy" / "nac.toml"
+    s = load_settings(config_file=example, overrides={})
+    assert s.data_dir == Path("/var/lib/nac") and s.workers == 2 and s.log_format == "json"
+    text = example.read_text()
+    missing = [name for name in Settings.model_fields if f"{name} =" not in text]
+    assert missing == []
