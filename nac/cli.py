@@ -343,6 +343,9 @@ def user_add(
         list[str] | None, typer.Option("--group", "-g", help="Group (repeat; created if new).")
     ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Create the user disabled.")] = False,
+    enable_secret: Annotated[
+        str | None, typer.Option(help="TACACS+ enable (privilege 15) secret.")
+    ] = None,
     description: str = "",
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
@@ -365,6 +368,7 @@ def user_add(
         password=password,
         groups=group or [],
         enabled=not disabled,
+        enable_secret=enable_secret or None,
         description=description,
     )
 
@@ -451,6 +455,17 @@ def client_add(
         bool, typer.Option("--secret-stdin", help="Read the shared secret from standard input.")
     ] = False,
     tacacs_key: Annotated[str | None, typer.Option(help="TACACS+ key.")] = None,
+    tacacs_extra_key: Annotated[
+        list[str] | None,
+        typer.Option(help="A further accepted TACACS+ key, for rotation (repeat)."),
+    ] = None,
+    tacacs_unencrypted: Annotated[
+        bool,
+        typer.Option(help="Allow TACACS+ without obfuscation over plain TCP (labs only)."),
+    ] = False,
+    enable_secret: Annotated[
+        str | None, typer.Option(help="TACACS+ enable secret for users without their own.")
+    ] = None,
     vendor: Annotated[str, typer.Option(help="generic|cisco|aruba|juniper|hpe")] = "generic",
     device_group: str = "",
     location: str = "",
@@ -478,6 +493,9 @@ def client_add(
         addresses=address,
         secret=secret,
         tacacs_key=tacacs_key,
+        tacacs_extra_keys=tacacs_extra_key or [],
+        tacacs_unencrypted=tacacs_unencrypted,
+        enable_secret=enable_secret or None,
         vendor=vendor,
         device_group=device_group,
         location=location,

@@ -26,6 +26,7 @@ NONCE_SIZE = 12
 PURPOSE_NAS_SECRET = "nas-secret"  # noqa: S105 - a label, not a secret
 PURPOSE_TACACS_KEY = "tacacs-key"
 PURPOSE_USER_PASSWORD = "user-password"  # noqa: S105 - a label, not a secret
+PURPOSE_ENABLE_SECRET = "enable-secret"  # noqa: S105 - a label, not a secret
 
 
 class SecretBox:

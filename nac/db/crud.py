@@ -10,6 +10,7 @@ runtime data and do not bump it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
@@ -24,6 +25,7 @@ from sqlmodel import col
 
 from nac.core.errors import AlreadyExistsError, NotFoundError, SecretError
 from nac.core.secrets import (
+    PURPOSE_ENABLE_SECRET,
     PURPOSE_NAS_SECRET,
     PURPOSE_TACACS_KEY,
     PURPOSE_USER_PASSWORD,
@@ -245,6 +247,7 @@ async def create_user(
             enabled=user.enabled,
             description=user.description,
             password_enc=box.encrypt(user.password, purpose=PURPOSE_USER_PASSWORD),
+            enable_secret_enc=_encrypt_optional(box, user.enable_secret, PURPOSE_ENABLE_SECRET),
         )
         session.add(row)
         await session.flush()
@@ -282,6 +285,10 @@ async def update_user(
             raise NotFoundError(f"user {name!r} does not exist")
         if update.password is not None:
             row.password_enc = box.encrypt(update.password, purpose=PURPOSE_USER_PASSWORD)
+        if update.enable_secret is not None:
+            row.enable_secret_enc = _encrypt_optional(
+                box, update.enable_secret, PURPOSE_ENABLE_SECRET
+            )
         if update.enabled is not None:
             row.enabled = update.enabled
         if update.description is not None:
@@ -334,9 +341,19 @@ def _user_public(row: User, groups: list[str]) -> UserPublic:
         enabled=row.enabled,
         description=row.description,
         groups=sorted(groups),
+        has_enable_secret=row.enable_secret_enc is not None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _encrypt_optional(box: SecretBox, value: str | None, purpose: str) -> bytes | None:
+    """None or "" (no secret) -> None; otherwise the encrypted value."""
+    return box.encrypt(value, purpose=purpose) if value else None
+
+
+def _extra_keys_enc(box: SecretBox, keys: list[str]) -> bytes | None:
+    return box.encrypt(json.dumps(keys), purpose=PURPOSE_TACACS_KEY) if keys else None
 
 
 # --- NAS clients ---------------------------------------------------------------------------
@@ -350,8 +367,12 @@ async def create_client(
         if await _client_by_name(session, client.name) is not None:
             raise AlreadyExistsError(f"client {client.name!r} already exists")
         row = NasClient(
-            **client.model_dump(exclude={"secret", "tacacs_key"}),
+            **client.model_dump(
+                exclude={"secret", "tacacs_key", "tacacs_extra_keys", "enable_secret"}
+            ),
             secret_enc=box.encrypt(client.secret, purpose=PURPOSE_NAS_SECRET),
+            tacacs_extra_keys_enc=_extra_keys_enc(box, client.tacacs_extra_keys),
+            enable_secret_enc=_encrypt_optional(box, client.enable_secret, PURPOSE_ENABLE_SECRET),
             tacacs_key_enc=(
                 box.encrypt(client.tacacs_key, purpose=PURPOSE_TACACS_KEY)
                 if client.tacacs_key
@@ -382,7 +403,10 @@ async def update_client(
         row = await _client_by_name(session, name)
         if row is None:
             raise NotFoundError(f"client {name!r} does not exist")
-        changes = update.model_dump(exclude_unset=True, exclude={"secret", "tacacs_key"})
+        changes = update.model_dump(
+            exclude_unset=True,
+            exclude={"secret", "tacacs_key", "tacacs_extra_keys", "enable_secret"},
+        )
         for field, value in changes.items():
             if value is not None:
                 setattr(row, field, value)
@@ -393,6 +417,12 @@ async def update_client(
                 box.encrypt(update.tacacs_key, purpose=PURPOSE_TACACS_KEY)
                 if update.tacacs_key
                 else None
+            )
+        if update.tacacs_extra_keys is not None:
+            row.tacacs_extra_keys_enc = _extra_keys_enc(box, update.tacacs_extra_keys)
+        if update.enable_secret is not None:
+            row.enable_secret_enc = _encrypt_optional(
+                box, update.enable_secret, PURPOSE_ENABLE_SECRET
             )
         row.updated_at = utcnow()
         await session.flush()
@@ -441,8 +471,11 @@ async def _client_by_name(session: AsyncSession, name: str) -> NasClient | None:
 def _client_public(row: NasClient) -> NasClientPublic:
     assert row.id is not None
     return NasClientPublic(
-        **row.model_dump(exclude={"secret_enc", "tacacs_key_enc"}),
+        **row.model_dump(
+            exclude={"secret_enc", "tacacs_key_enc", "tacacs_extra_keys_enc", "enable_secret_enc"}
+        ),
         has_tacacs_key=row.tacacs_key_enc is not None,
+        has_enable_secret=row.enable_secret_enc is not None,
     )
 
 
@@ -788,6 +821,24 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
                         if c.tacacs_key_enc is not None
                         else None
                     ),
+                    tacacs_extra_keys=(
+                        tuple(
+                            json.loads(
+                                _decrypt(
+                                    box,
+                                    c.tacacs_extra_keys_enc,
+                                    PURPOSE_TACACS_KEY,
+                                    f"client {c.name}",
+                                )
+                            )
+                        )
+                        if c.tacacs_extra_keys_enc is not None
+                        else ()
+                    ),
+                    tacacs_unencrypted=c.tacacs_unencrypted,
+                    enable_secret=_decrypt_optional(
+                        box, c.enable_secret_enc, PURPOSE_ENABLE_SECRET, f"client {c.name}"
+                    ),
                     vendor=c.vendor,
                     device_group=c.device_group,
                     location=c.location,
@@ -802,6 +853,9 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
                 password=_decrypt(box, u.password_enc, PURPOSE_USER_PASSWORD, f"user {u.name}"),
                 enabled=u.enabled,
                 groups=tuple(groups.get(u.id or 0, ())),
+                enable_secret=_decrypt_optional(
+                    box, u.enable_secret_enc, PURPOSE_ENABLE_SECRET, f"user {u.name}"
+                ),
             )
             for u in (await session.execute(select(User).order_by(col(User.name)))).scalars()
         )
@@ -819,6 +873,10 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
         )
     finally:
         await session.rollback()  # end the read transaction (expires the ORM rows read)
+
+
+def _decrypt_optional(box: SecretBox, blob: bytes | None, purpose: str, what: str) -> str | None:
+    return None if blob is None else _decrypt(box, blob, purpose, what)
 
 
 def _decrypt(box: SecretBox, blob: bytes, purpose: str, what: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.core.secrets import (
+    PURPOSE_ENABLE_SECRET,
     PURPOSE_NAS_SECRET,
     PURPOSE_TACACS_KEY,
     PURPOSE_USER_PASSWORD,
@@ -27,6 +28,7 @@ DEMO_USERS = (  # name, password, group
     ("ops", "ops-pass", "netops"),
 )
 DEMO_ENDPOINT_MAC = "00:11:22:33:44:55"
+DEMO_ENABLE = {"admin": "enable-pass"}  # TACACS+ `enable` secrets
 
 
 async def seed_demo(session: AsyncSession, *, box: SecretBox) -> bool:
@@ -54,6 +56,11 @@ async def seed_demo(session: AsyncSession, *, box: SecretBox) -> bool:
             user = User(
                 name=name,
                 password_enc=box.encrypt(password, purpose=PURPOSE_USER_PASSWORD),
+                enable_secret_enc=(
+                    box.encrypt(DEMO_ENABLE[name], purpose=PURPOSE_ENABLE_SECRET)
+                    if name in DEMO_ENABLE
+                    else None
+                ),
                 description="demo",
             )
             session.add(user)

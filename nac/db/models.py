@@ -74,6 +74,8 @@ class NasClientBase(SQLModel):
     location: str = Field(default="", max_length=128)
     require_message_authenticator: str = Field(default="auto", max_length=8)
     limit_proxy_state: str = Field(default="auto", max_length=8)
+    # TACACS+ without obfuscation over plain TCP (labs only; TLS always goes unobfuscated).
+    tacacs_unencrypted: bool = False
     description: str = Field(default="", max_length=1024)
 
     @field_validator("name")
@@ -106,12 +108,34 @@ class NasClientBase(SQLModel):
 class NasClientCreate(NasClientBase):
     secret: str = Field(repr=False, min_length=1, max_length=128)
     tacacs_key: str | None = Field(default=None, repr=False, max_length=128)
+    # Further TACACS+ keys also accepted (key rotation: the device may still use the old one).
+    tacacs_extra_keys: list[str] = Field(default_factory=list, repr=False)
+    # Enable secret for `enable` from this device when the user has none of their own
+    # (password-only enable prompts, the `$enab15$` convention).
+    enable_secret: str | None = Field(default=None, repr=False, max_length=256)
+
+    @field_validator("tacacs_extra_keys")
+    @classmethod
+    def _extra_keys(cls, value: list[str]) -> list[str]:
+        return _check_extra_keys(value)
+
+
+def _check_extra_keys(value: list[str]) -> list[str]:
+    if len(value) > 4:
+        raise ValueError("at most 4 extra TACACS+ keys")
+    for key in value:
+        if not 1 <= len(key) <= 128:
+            raise ValueError("each TACACS+ key is 1-128 characters")
+    return list(dict.fromkeys(value))
 
 
 class NasClientUpdate(SQLModel):
     addresses: list[str] | None = None
     secret: str | None = Field(default=None, repr=False, min_length=1, max_length=128)
     tacacs_key: str | None = Field(default=None, repr=False, max_length=128)
+    tacacs_extra_keys: list[str] | None = Field(default=None, repr=False)
+    tacacs_unencrypted: bool | None = None
+    enable_secret: str | None = Field(default=None, repr=False, max_length=256)
     vendor: Vendor | None = None
     device_group: str | None = None
     location: str | None = None
@@ -124,6 +148,11 @@ class NasClientUpdate(SQLModel):
     def _addresses(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else NasClientBase._addresses(value)
 
+    @field_validator("tacacs_extra_keys")
+    @classmethod
+    def _extra_keys(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_extra_keys(value)
+
 
 class NasClient(NasClientBase, table=True):
     __tablename__ = "nas_clients"
@@ -131,6 +160,9 @@ class NasClient(NasClientBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret_enc: bytes = Field(sa_type=LargeBinary, repr=False)
     tacacs_key_enc: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
+    # JSON list of further accepted keys, encrypted as one value.
+    tacacs_extra_keys_enc: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
+    enable_secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -140,6 +172,8 @@ class NasClient(NasClientBase, table=True):
 class NasClientPublic(NasClientBase):
     id: int
     has_tacacs_key: bool
+    tacacs_extra_key_count: int = 0
+    has_enable_secret: bool = False
     created_at: datetime
     updated_at: datetime
     last_seen: datetime | None
@@ -190,10 +224,12 @@ class UserBase(SQLModel):
 class UserCreate(UserBase):
     password: str = Field(repr=False, min_length=1, max_length=256)
     groups: list[str] = Field(default_factory=list)
+    enable_secret: str | None = Field(default=None, repr=False, min_length=1, max_length=256)
 
 
 class UserUpdate(SQLModel):
     password: str | None = Field(default=None, repr=False, min_length=1, max_length=256)
+    enable_secret: str | None = Field(default=None, repr=False, max_length=256)  # "" removes it
     enabled: bool | None = None
     description: str | None = None
     groups: list[str] | None = None
@@ -204,6 +240,8 @@ class User(UserBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     password_enc: bytes = Field(sa_type=LargeBinary, repr=False)
+    # TACACS+ `enable` (privilege 15) secret; none: enable falls back to the device's.
+    enable_secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -211,6 +249,7 @@ class User(UserBase, table=True):
 class UserPublic(UserBase):
     id: int
     groups: list[str]
+    has_enable_secret: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -20,6 +20,15 @@ class RuntimeClient:
     location: str
     require_message_authenticator: str  # auto | yes | no
     limit_proxy_state: str  # auto | yes | no
+    tacacs_extra_keys: tuple[str, ...] = field(default=(), repr=False)
+    tacacs_unencrypted: bool = False
+    enable_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def tacacs_keys(self) -> tuple[str, ...]:
+        """Every accepted TACACS+ key, the current one first."""
+        first = (self.tacacs_key,) if self.tacacs_key else ()
+        return first + tuple(k for k in self.tacacs_extra_keys if k != self.tacacs_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +37,7 @@ class RuntimeUser:
     password: str = field(repr=False)
     enabled: bool
     groups: tuple[str, ...]  # sorted group names
+    enable_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 
 from nac.core.errors import AlreadyExistsError, NotFoundError, SecretError
 from nac.core.secrets import SecretBox
@@ -176,3 +177,50 @@ async def test_policy_versions(database: Database) -> None:
         assert [p.version for p in await crud.list_policy_versions(s)] == [2, 1]
         old = await crud.get_policy(s, version=1)
         assert old is not None and old.author == "nac"
+
+
+async def test_tacacs_device_and_enable_secrets(database: Database, box: SecretBox) -> None:
+    """Key rotation, enable secrets and the unencrypted flag reach the runtime snapshot,
+    encrypted at rest and never in the public views."""
+    async with database.session() as s:
+        created = await crud.create_client(
+            s,
+            client=NasClientCreate(
+                name="core-sw",
+                addresses=["10.9.0.1"],
+                secret="radius-secret-1",
+                tacacs_key="new-key",
+                tacacs_extra_keys=["old-key", "new-key"],
+                enable_secret="dev-enable",
+            ),
+            box=box,
+        )
+        assert created.has_tacacs_key and created.has_enable_secret
+        assert "old-key" not in repr(created) and "dev-enable" not in repr(created)
+        user = await crud.create_user(
+            s, user=UserCreate(name="neteng", password="pw", enable_secret="en-15"), box=box
+        )
+        assert user.has_enable_secret
+        runtime = await crud.load_runtime_config(s, box=box)
+    client = next(c for c in runtime.clients if c.name == "core-sw")
+    assert client.tacacs_keys == ("new-key", "old-key")  # current first, duplicates once
+    assert client.enable_secret == "dev-enable" and client.tacacs_unencrypted is False
+    assert next(u for u in runtime.users if u.name == "neteng").enable_secret == "en-15"
+    async with database.session() as s:
+        await crud.update_client(
+            s,
+            name="core-sw",
+            update=NasClientUpdate(tacacs_extra_keys=[], tacacs_unencrypted=True),
+            box=box,
+        )
+        await crud.update_user(s, name="neteng", update=UserUpdate(enable_secret=""), box=box)
+        runtime = await crud.load_runtime_config(s, box=box)
+        rows = await s.execute(text("SELECT tacacs_extra_keys_enc FROM nas_clients"))
+        assert all(b"old-key" not in (r[0] or b"") for r in rows)
+    client = next(c for c in runtime.clients if c.name == "core-sw")
+    assert client.tacacs_keys == ("new-key",) and client.tacacs_unencrypted is True
+    assert next(u for u in runtime.users if u.name == "neteng").enable_secret is None
+    with pytest.raises(ValidationError, match="at most 4"):
+        NasClientCreate(
+            name="x", addresses=["10.0.0.1"], secret="s", tacacs_extra_keys=list("abcde")
+        )
