@@ -51,6 +51,7 @@ __all__ = [
     "EAP_FIELDS",
     "ITEM_FIELDS",
     "STORED_COLUMNS",
+    "WORDS_COLUMNS",
     "AuditRenderer",
     "RequestAttributes",
     "authn_record",
@@ -59,6 +60,7 @@ __all__ = [
     "redact",
     "redact_packet",
     "stored_row",
+    "words_item",
 ]
 
 # The item the request path submits, a plain tuple in this order.
@@ -127,6 +129,76 @@ STORED_COLUMNS: tuple[str, ...] = (
     "reply_raw",
     "context",
 )
+
+# A protocol whose records are words, not RADIUS wire bytes (TACACS+): its item has the same
+# leading ``ITEM_FIELDS``, then the request and the reply as JSON-able words (never a secret)
+# and, in the context slot, ``(WORDS, trace lines)``. Stored in the JSON columns.
+WORDS = "words"
+WORDS_COLUMNS: tuple[str, ...] = (*ITEM_FIELDS[: ITEM["request"]], "request", "reply", "trace")
+
+
+def words_item(
+    *,
+    ts: float,
+    protocol: str,
+    node: str,
+    nas_name: str | None,
+    nas_ip: str | None,
+    username: str | None,
+    method: str,
+    result: str,
+    reason_code: int,
+    reason: str,
+    policy_set: str | None = None,
+    authentication_rule: str | None = None,
+    authorization_rule: str | None = None,
+    profile: str | None = None,
+    latency_us: int = 0,
+    request: Any = None,
+    reply: Any = None,
+    trace: Sequence[str] = (),
+) -> tuple[Any, ...]:
+    """An audit item of words (``WORDS_COLUMNS``): what a TACACS+ record is."""
+    return (
+        ts,
+        protocol,
+        node,
+        nas_name,
+        nas_ip,
+        username,
+        None,  # mac
+        method,
+        result,
+        reason_code,
+        reason,
+        policy_set,
+        authentication_rule,
+        authorization_rule,
+        profile,
+        None,  # session_class
+        latency_us,
+        request,
+        reply,
+        (WORDS, tuple(trace)),
+    )
+
+
+def is_words(item: Sequence[Any]) -> bool:
+    context = item[_CONTEXT]
+    return bool(context) and context[0] == WORDS
+
+
+def words_row(item: Sequence[Any], *, sqlite: bool) -> tuple[Any, ...]:
+    """A words item as the values of ``WORDS_COLUMNS`` (JSON columns as JSON text)."""
+    ts = item[0]
+    return (
+        _sqlite_ts(ts) if sqlite else _aware_ts(ts),
+        *item[1:_REQUEST],
+        json.dumps(item[_REQUEST]),
+        json.dumps(item[_REPLY]),
+        json.dumps(list(item[_CONTEXT][1])),
+    )
+
 
 _VSA = int(AttrType.VendorSpecific)
 _EAP = int(AttrType.EapMessage)

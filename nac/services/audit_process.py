@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from nac.core.config import Settings
-from nac.services.audit import STORED_COLUMNS, stored_row
+from nac.services.audit import STORED_COLUMNS, WORDS_COLUMNS, is_words, stored_row, words_row
 
 log = logging.getLogger("nac.audit")
 
@@ -134,15 +134,33 @@ class AuditInserter:
         marks = ", ".join([mark] * len(STORED_COLUMNS))
         self._contexts: dict[Any, str] = {}
         self._sql = f"INSERT INTO audit_log ({columns}) VALUES ({marks})"  # noqa: S608 - constants
+        # Word records (TACACS+) fill the JSON columns; PostgreSQL wants the text cast.
+        json_mark = mark if self._sqlite else f"CAST({mark} AS JSON)"
+        word_marks = [mark] * (len(WORDS_COLUMNS) - 3) + [json_mark] * 3
+        self._words_sql = (
+            f"INSERT INTO audit_log ({', '.join(WORDS_COLUMNS)}) "  # noqa: S608 - constants
+            f"VALUES ({', '.join(word_marks)})"
+        )
 
     def rows(self, items: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Rows to insert; a words item's row is wrapped as ``(WORDS_COLUMNS values,)``."""
         sqlite = self._sqlite
         contexts = self._contexts
-        return [stored_row(item, sqlite=sqlite, contexts=contexts) for item in items]
+        return [
+            (words_row(item, sqlite=sqlite),)
+            if is_words(item)
+            else stored_row(item, sqlite=sqlite, contexts=contexts)
+            for item in items
+        ]
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        plain = [r for r in rows if len(r) != 1]
+        words = [r[0] for r in rows if len(r) == 1]
         with self._engine.begin() as connection:
-            connection.exec_driver_sql(self._sql, list(rows))
+            if plain:
+                connection.exec_driver_sql(self._sql, plain)
+            if words:
+                connection.exec_driver_sql(self._words_sql, words)
 
 
 def writer_main(conns: list[Connection], settings: Settings) -> None:  # pragma: no cover

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from nac.core.config import Settings
 from nac.db import crud
 from nac.db.engine import Database
 from nac.db.records import AuditRecordIn
@@ -63,3 +64,43 @@ async def test_audit_bulk_insert_throughput(database: Database) -> None:
         f"\naudit insert ({database.dialect}): {total} rows in {elapsed:.2f}s = {rate:,.0f} rows/s"
     )
     assert rate > 2000
+
+
+async def test_words_items_through_the_writer_inserter(
+    database: Database, migrated: Settings
+) -> None:
+    """TACACS+ records are words: the audit writer's inserter stores them in the JSON columns
+    beside RADIUS items in one batch, on SQLite and PostgreSQL alike."""
+    from nac.db.engine import create_sync_engine
+    from nac.services.audit import words_item
+    from nac.services.audit_process import AuditInserter
+
+    item = words_item(
+        ts=T0.timestamp(),
+        protocol="tacacs",
+        node="n1",
+        nas_name="lab-switch",
+        nas_ip="127.0.0.1",
+        username="ops",
+        method="author",
+        result="reject",
+        reason_code=12050,
+        reason="command denied by command set netops: reload",
+        request={"service": "shell", "cmd": "reload"},
+        reply={"status": "FAIL"},
+        trace=["authorization netops: match - user.groups contains netops"],
+    )
+    engine = create_sync_engine(migrated)
+    try:
+        inserter = AuditInserter(engine)
+        inserter.insert(inserter.rows([item, item]))
+    finally:
+        engine.dispose()
+    async with database.session() as s:
+        rows = await crud.list_audit(s, limit=10, username="ops")
+    assert len(rows) == 2
+    row = rows[0]
+    assert (row.protocol, row.result, row.reason_code) == ("tacacs", "reject", 12050)
+    assert row.ts == T0 and row.request_raw is None and row.context is None
+    assert row.request == {"service": "shell", "cmd": "reload"} and row.reply == {"status": "FAIL"}
+    assert row.trace == ["authorization netops: match - user.groups contains netops"]
