@@ -1,11 +1,14 @@
 """The policy engine: pure, synchronous; typed context in, Decision with its reasons out.
 
 `compile_policy(document)` once per policy change (PolicyError on mistakes), then
-`evaluate(snapshot, ctx, resolver)` per request: no I/O, no clock, no state.
+`evaluate(snapshot, ctx, resolver)` per request: no I/O, no clock, no state. TACACS+ device
+administration: `evaluate_device_admin(snapshot, ctx, identity, command=...)` for authorization
+requests of a user authenticated earlier, `authorize_command(command_set, line)` for one command.
 """
 
+from policy.commands import authorize_command, normalize_command
 from policy.compile import compile_policy
-from policy.engine import evaluate
+from policy.engine import evaluate, evaluate_device_admin
 from policy.errors import PolicyError
 from policy.mac import normalize_mac
 from policy.model import (
@@ -14,6 +17,10 @@ from policy.model import (
     AuthnResult,
     AuthnStatus,
     AuthorizationProfile,
+    CommandAction,
+    CommandRule,
+    CommandSet,
+    CommandVerdict,
     Decision,
     EndpointInfo,
     Identity,
@@ -21,6 +28,9 @@ from policy.model import (
     NasInfo,
     Outcome,
     ReasonCode,
+    SegmentVerdict,
+    ShellAttribute,
+    ShellProfile,
     TraceStep,
 )
 from policy.rules import PolicySnapshot
@@ -31,6 +41,10 @@ __all__ = [
     "AuthnResult",
     "AuthnStatus",
     "AuthorizationProfile",
+    "CommandAction",
+    "CommandRule",
+    "CommandSet",
+    "CommandVerdict",
     "Decision",
     "EndpointInfo",
     "Identity",
@@ -40,8 +54,14 @@ __all__ = [
     "PolicyError",
     "PolicySnapshot",
     "ReasonCode",
+    "SegmentVerdict",
+    "ShellAttribute",
+    "ShellProfile",
     "TraceStep",
+    "authorize_command",
     "compile_policy",
     "evaluate",
+    "evaluate_device_admin",
+    "normalize_command",
     "normalize_mac",
 ]

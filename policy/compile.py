@@ -2,20 +2,44 @@
 
 Every mistake is a `PolicyError` whose path names the field, e.g.
 ``policy_sets[0].authorization[2].condition.op: unknown operator 'equal'``. Top-level keys other
-than ``results`` and ``policy_sets`` are left alone (kept in `PolicySnapshot.document`) so later
-sections such as ``device_admin`` can be added without breaking older compilers' documents.
+than ``results``, ``policy_sets``, ``shell_profiles`` and ``command_sets`` are left alone (kept in
+`PolicySnapshot.document`) so later sections can be added without breaking older compilers'
+documents.
+
+TACACS+ device administration adds two optional sections that accepting results reference by
+name (``"shell_profile": "admin-15"``, ``"command_set": "netops"``)::
+
+    "shell_profiles": {"admin-15": {"priv_lvl": 15, "idle_timeout": 30, "timeout": 480,
+                       "autocmd": "show clock",
+                       "custom": [{"attribute": "shell:roles", "value": "network-admin",
+                                   "mandatory": false}]}},
+    "command_sets": {"netops": {"default": "deny", "case_insensitive": false,
+                     "rules": [{"action": "permit", "pattern": "show .*"},
+                               {"action": "deny", "pattern": "reload"}]}}
+
+Patterns are regular expressions compiled here and matched against the whole of one normalised
+command (see `policy.commands`); nested unbounded repetition such as ``(a+)+`` is refused.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 from collections.abc import Callable, Collection, Container, Mapping
 from typing import Any, Final, TypeVar
 
 from policy.conditions import Condition, compile_condition
 from policy.errors import PolicyError, type_name
-from policy.model import AuthorizationProfile, Outcome
+from policy.model import (
+    AuthorizationProfile,
+    CommandAction,
+    CommandRule,
+    CommandSet,
+    Outcome,
+    ShellAttribute,
+    ShellProfile,
+)
 from policy.rules import (
     AuthenticationRule,
     AuthorizationRule,
@@ -46,10 +70,32 @@ _AUTHZ_KEYS: Final = frozenset({"name", "description", "state", "condition", "re
 _ACCEPT_KEYS: Final = frozenset(
     {"decision", "description", "vlan", "filter_id", "acl", "vendor_role", "session_timeout"}
     | {"idle_timeout", "reauth", "redirect_url", "reply_message", "custom"}
+    | {"shell_profile", "command_set"}
 )
 _REJECT_KEYS: Final = frozenset({"decision", "description", "reply_message"})
+_SHELL_KEYS: Final = frozenset(
+    {"description", "priv_lvl", "timeout", "idle_timeout", "autocmd", "custom"}
+)
+_SHELL_CUSTOM_KEYS: Final = frozenset({"attribute", "value", "mandatory"})
+_COMMAND_SET_KEYS: Final = frozenset({"description", "default", "case_insensitive", "rules"})
+_COMMAND_RULE_KEYS: Final = frozenset({"description", "action", "pattern"})
+MAX_ARGUMENT: Final = 255  # one TACACS+ argument, "name=value" (RFC 8907 6.1: a one-octet length)
+MAX_PATTERN: Final = 256
+MAX_COMMAND_RULES: Final = 1000
+_PRIV_LVL_MAX: Final = 15
+# Arguments a shell profile sets through its own fields, or that belong to the request.
+_RESERVED_ARGUMENTS: Final[Mapping[str, str]] = {
+    "priv-lvl": "set it with priv_lvl",
+    "timeout": "set it with timeout",
+    "idletime": "set it with idle_timeout",
+    "autocmd": "set it with autocmd",
+    "service": "it belongs to the request",
+    "protocol": "it belongs to the request",
+    "cmd": "it belongs to the request",
+    "cmd-arg": "it belongs to the request",
+}
 
-E = TypeVar("E", RuleState, FailAction, Outcome)
+E = TypeVar("E", RuleState, FailAction, Outcome, CommandAction)
 R = TypeVar("R", AuthenticationRule, AuthorizationRule)
 
 
@@ -67,6 +113,9 @@ def compile_policy(
     if not isinstance(document, Mapping):
         raise PolicyError("", f"a policy document is an object, got {type(document).__name__}")
     compiler = _Compiler(identity_sources, attribute_names)
+    shells = _named(document.get("shell_profiles", {}), "shell_profiles", _shell_profile)
+    command_sets = _named(document.get("command_sets", {}), "command_sets", _command_set)
+    compiler.shell_profiles, compiler.command_sets = shells, command_sets
     results = compiler.results(_required(document, "results", ""), "results")
     raw_sets = _list(_required(document, "policy_sets", ""), "policy_sets")
     names = _Names("policy_sets")
@@ -74,7 +123,11 @@ def compile_policy(
     for n, raw in enumerate(raw_sets):
         sets.append(compiler.policy_set(raw, n, results, names))
     return PolicySnapshot(
-        results=results, policy_sets=tuple(sets), document=copy.deepcopy(dict(document))
+        results=results,
+        policy_sets=tuple(sets),
+        document=copy.deepcopy(dict(document)),
+        shell_profiles=shells,
+        command_sets=command_sets,
     )
 
 
@@ -163,6 +216,177 @@ def _vlan(value: object, path: str) -> str:
     return value
 
 
+def _whole(value: object, path: str, low: int, high: int, unit: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PolicyError(path, f"expected a whole number{unit}, got {type_name(value)}")
+    if not low <= value <= high:
+        raise PolicyError(path, f"expected {low}..{high}{unit}, got {value}")
+    return value
+
+
+def _flag(data: Mapping[Any, Any], key: str, path: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{path}.{key}", f"expected true or false, got {value!r}")
+    return value
+
+
+def _printable(value: object, path: str, max_bytes: int) -> str:
+    text = _text(value, path, max_bytes=max_bytes)
+    if not text.isprintable():
+        raise PolicyError(path, f"must be printable text, got {text!r}")
+    return text
+
+
+T = TypeVar("T", ShellProfile, CommandSet)
+
+
+def _named(value: object, path: str, one: Callable[[str, object, str], T]) -> dict[str, T]:
+    """An object of named entries (``shell_profiles``, ``command_sets``), each compiled by `one`."""
+    if not isinstance(value, Mapping):
+        raise PolicyError(path, f"expected an object of named entries, got {type_name(value)}")
+    out: dict[str, T] = {}
+    for key, raw in value.items():
+        shown = key if isinstance(key, str) else repr(key)
+        name = _name(key, f"{path}.{shown}")
+        out[name] = one(name, raw, f"{path}.{name}")
+    return out
+
+
+def _shell_profile(name: str, raw: object, path: str) -> ShellProfile:
+    data = _object(raw, path, _SHELL_KEYS)
+    _description(data, path)
+    priv = _whole(_required(data, "priv_lvl", path), f"{path}.priv_lvl", 0, _PRIV_LVL_MAX, "")
+    minutes: dict[str, int] = {}
+    for key in ("timeout", "idle_timeout"):
+        if key in data:
+            minutes[key] = _whole(data[key], f"{path}.{key}", 0, MAX_TIMEOUT, " minutes")
+    autocmd = None
+    if "autocmd" in data:
+        autocmd = _printable(data["autocmd"], f"{path}.autocmd", MAX_ARGUMENT - len("autocmd="))
+    custom: list[ShellAttribute] = []
+    if "custom" in data:
+        cpath = f"{path}.custom"
+        for n, item in enumerate(_list(data["custom"], cpath)):
+            custom.append(_shell_attribute(item, f"{cpath}[{n}]"))
+    return ShellProfile(
+        name=name,
+        priv_lvl=priv,
+        timeout=minutes.get("timeout"),
+        idle_timeout=minutes.get("idle_timeout"),
+        autocmd=autocmd,
+        custom=tuple(custom),
+    )
+
+
+def _shell_attribute(raw: object, path: str) -> ShellAttribute:
+    item = _object(raw, path, _SHELL_CUSTOM_KEYS)
+    apath = f"{path}.attribute"
+    attribute = _text(_required(item, "attribute", path), apath)
+    if _ATTRIBUTE_NAME.fullmatch(attribute) is None:
+        raise PolicyError(apath, f"not an argument name: {attribute!r}")
+    if attribute in _RESERVED_ARGUMENTS:
+        raise PolicyError(apath, f"{attribute!r} is reserved: {_RESERVED_ARGUMENTS[attribute]}")
+    value = _printable(_required(item, "value", path), f"{path}.value", MAX_ARGUMENT)
+    if len(f"{attribute}={value}".encode()) > MAX_ARGUMENT:
+        raise PolicyError(path, f"the argument {attribute}=... is longer than {MAX_ARGUMENT} bytes")
+    return ShellAttribute(attribute, value, _flag(item, "mandatory", path, True))
+
+
+def _command_set(name: str, raw: object, path: str) -> CommandSet:
+    data = _object(raw, path, _COMMAND_SET_KEYS)
+    _description(data, path)
+    default = _choice(data, "default", path, CommandAction, CommandAction.DENY)
+    ci = _flag(data, "case_insensitive", path, False)
+    rpath = f"{path}.rules"
+    raw_rules = _list(data.get("rules", []), rpath)
+    if len(raw_rules) > MAX_COMMAND_RULES:
+        raise PolicyError(rpath, f"more than {MAX_COMMAND_RULES} rules")
+    rules = []
+    for n, item in enumerate(raw_rules):
+        ipath = f"{rpath}[{n}]"
+        rule = _object(item, ipath, _COMMAND_RULE_KEYS)
+        _description(rule, ipath)
+        action = _choice(rule, "action", ipath, CommandAction, None)
+        pattern, regex = _command_pattern(_required(rule, "pattern", ipath), f"{ipath}.pattern", ci)
+        rules.append(CommandRule(number=n + 1, action=action, pattern=pattern, regex=regex))
+    return CommandSet(name=name, rules=tuple(rules), default=default, case_insensitive=ci)
+
+
+def _command_pattern(value: object, path: str, ci: bool) -> tuple[str, re.Pattern[str]]:
+    """A rule's pattern, compiled to match one whole normalised command (``fullmatch``)."""
+    pattern = _text(value, path, max_bytes=MAX_PATTERN)
+    if pattern != pattern.strip():
+        msg = "leading or trailing blanks never match (commands are normalised)"
+        raise PolicyError(path, msg)
+    try:
+        regex = re.compile(pattern, re.IGNORECASE if ci else 0)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        raise PolicyError(path, f"invalid regular expression {pattern!r}: {exc}") from None
+    nested = _nested_repeat(pattern, regex.flags)
+    if nested:
+        raise PolicyError(
+            path,
+            f"nested unbounded repetition in {pattern!r} can backtrack catastrophically;"
+            " use a possessive quantifier (*+, ++) or an atomic group (?>...)",
+        )
+    return pattern, regex
+
+
+_UNBOUNDED: Final = 1000  # a repeat that may run this often or more counts as unbounded
+_REPEATS: Final = frozenset({"MAX_REPEAT", "MIN_REPEAT"})
+_NO_BACKTRACK: Final = frozenset({"POSSESSIVE_REPEAT", "ATOMIC_GROUP"})
+
+
+def _nested_repeat(pattern: str, flags: int) -> bool:
+    """Whether a repeat holds another one that can split the same text many ways: an unbounded
+    repeat in any repeat (``(a+)+``, ``(a*){2,9}``) or a variable one in an unbounded repeat
+    (``(a{1,3})*``), the shapes of catastrophic backtracking. Possessive quantifiers and atomic
+    groups never backtrack and pass. Read from the stdlib's own parse of the pattern
+    (``re._parser``); when that is not there, the check is skipped (the pattern compiled)."""
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        tree = parser.parse(pattern, flags)
+    except Exception:  # a private module: skip the heuristic rather than fail on it
+        return False
+    return _walk(tree, False, False)
+
+
+def _walk(items: Any, in_repeat: bool, in_unbounded: bool) -> bool:
+    """`in_repeat`: inside a repeat that may run more than once; `in_unbounded`: unbounded."""
+    for op, av in items:
+        name = str(op)
+        if name in _REPEATS:
+            low, high, body = av
+            unbounded = high >= _UNBOUNDED
+            if (unbounded and in_repeat) or (in_unbounded and low != high and high > 1):
+                return True
+            if _walk(body, in_repeat or high > 1, in_unbounded or unbounded):
+                return True
+        elif name in _NO_BACKTRACK:
+            body = av[2] if name == "POSSESSIVE_REPEAT" else av
+            if _walk(body, False, False):
+                return True
+        elif name == "SUBPATTERN":
+            if _walk(av[3], in_repeat, in_unbounded):
+                return True
+        elif name == "BRANCH":
+            if any(_walk(branch, in_repeat, in_unbounded) for branch in av[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT") and _walk(av[1], in_repeat, in_unbounded):
+            return True
+    return False
+
+
+def _reference(value: object, path: str, what: str, known: Mapping[str, T]) -> T:
+    if not isinstance(value, str):
+        raise PolicyError(path, f"expected a {what} name, got {type_name(value)}")
+    if value not in known:
+        names = ", ".join(known) or "none defined"
+        raise PolicyError(path, f"unknown {what} {value!r} (known: {names})")
+    return known[value]
+
+
 class _Names:
     """Duplicate-name detection within one list."""
 
@@ -186,6 +410,8 @@ class _Compiler:
     ) -> None:
         self.identity_sources = identity_sources
         self.attribute_names = attribute_names
+        self.shell_profiles: Mapping[str, ShellProfile] = {}
+        self.command_sets: Mapping[str, CommandSet] = {}
 
     def condition(self, data: Mapping[Any, Any], path: str) -> Condition | None:
         raw = data.get("condition")
@@ -229,6 +455,18 @@ class _Compiler:
             kw["reauth"] = data["reauth"]
         if "custom" in data:
             kw["custom"] = self.custom(data["custom"], f"{path}.custom")
+        if "shell_profile" in data:
+            kw["shell_profile"] = _reference(
+                data["shell_profile"], f"{path}.shell_profile", "shell profile", self.shell_profiles
+            )
+        if "command_set" in data:
+            cpath = f"{path}.command_set"
+            kw["command_set"] = _reference(
+                data["command_set"], cpath, "command set", self.command_sets
+            )
+            if "shell_profile" not in data:
+                msg = "needs a shell_profile too (command sets apply to shell sessions)"
+                raise PolicyError(cpath, msg)
         return AuthorizationProfile(name=name, decision=decision, **kw)
 
     def custom(self, value: object, path: str) -> tuple[tuple[str, str], ...]:

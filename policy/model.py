@@ -7,12 +7,13 @@ every step in words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 __all__ = [
     "REASON_WORDS",
@@ -20,6 +21,10 @@ __all__ = [
     "AuthnResult",
     "AuthnStatus",
     "AuthorizationProfile",
+    "CommandAction",
+    "CommandRule",
+    "CommandSet",
+    "CommandVerdict",
     "Decision",
     "EndpointInfo",
     "Identity",
@@ -27,6 +32,9 @@ __all__ = [
     "NasInfo",
     "Outcome",
     "ReasonCode",
+    "SegmentVerdict",
+    "ShellAttribute",
+    "ShellProfile",
     "Stage",
     "TraceStep",
 ]
@@ -50,6 +58,8 @@ class ReasonCode(IntEnum):
     """Stable numbers for why a request ended as it did. Never renumber; only add."""
 
     AUTHENTICATION_SUCCEEDED = 5200
+    DEVICE_ADMIN_AUTHORIZED = 5201  # TACACS+: a shell session (RFC 8907 6) was authorized
+    COMMAND_PERMITTED = 5202  # TACACS+: one command line was permitted by the command set
     NO_POLICY_SET_MATCHED = 12001
     NO_AUTHENTICATION_RULE_MATCHED = 12002
     UNKNOWN_USER = 12010
@@ -64,11 +74,16 @@ class ReasonCode(IntEnum):
     MISSING_CREDENTIALS = 12030
     CERTIFICATE_REJECTED = 12040  # EAP-TLS: expired, revoked, unknown CA, bad signature, ...
     EAP_FAILED = 12041  # the EAP conversation failed (TLS handshake, protocol, abandoned)
+    COMMAND_DENIED = 12050  # TACACS+: the command set denied the command line
+    NO_SHELL_PROFILE = 12051  # TACACS+: the accepting result grants no shell profile
+    NO_COMMAND_SET = 12052  # TACACS+: a command to authorize, but the result has no command set
 
 
 REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
     {
         ReasonCode.AUTHENTICATION_SUCCEEDED: "authentication succeeded",
+        ReasonCode.DEVICE_ADMIN_AUTHORIZED: "device administration authorized",
+        ReasonCode.COMMAND_PERMITTED: "command permitted",
         ReasonCode.NO_POLICY_SET_MATCHED: "no policy set matched",
         ReasonCode.NO_AUTHENTICATION_RULE_MATCHED: "no authentication rule matched",
         ReasonCode.UNKNOWN_USER: "unknown user",
@@ -83,6 +98,9 @@ REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
         ReasonCode.MISSING_CREDENTIALS: "missing credentials",
         ReasonCode.CERTIFICATE_REJECTED: "client certificate rejected",
         ReasonCode.EAP_FAILED: "EAP authentication failed",
+        ReasonCode.COMMAND_DENIED: "command denied",
+        ReasonCode.NO_SHELL_PROFILE: "no shell profile for device administration",
+        ReasonCode.NO_COMMAND_SET: "no command set for command authorization",
     }
 )
 
@@ -94,6 +112,7 @@ class Stage(StrEnum):
     AUTHENTICATION = "authentication"
     IDENTITY = "identity"
     AUTHORIZATION = "authorization"
+    COMMAND = "command"  # TACACS+ command authorization against a command set
     RESULT = "result"
 
 
@@ -139,6 +158,9 @@ class AccessContext:
     calling_station_id: str | None = None
     ssid: str | None = None
     posture: str = "unknown"
+    # TACACS+: the request's ``service`` argument ("shell", "ppp", ...; RFC 8907 8.2). TACACS+
+    # port and rem_addr go in nas_port_id and calling_station_id, authen_type in auth_method.
+    tacacs_service: str | None = None
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_ATTRIBUTES)
     # EAP-TLS: the verified client certificate's fields as ``cert.*`` names (``cert.cn``,
     # ``cert.issuer``, ``cert.email``, ``cert.upn``, ``cert.ou``, ``cert.serial``, ...).
@@ -176,6 +198,120 @@ class IdentityResolver(Protocol):
     def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult: ...
 
 
+class ShellAttribute(NamedTuple):
+    """One TACACS+ argument (RFC 8907 6.1): ``name=value`` if mandatory, else ``name*value``."""
+
+    name: str
+    value: str
+    mandatory: bool = True
+
+    def argument(self) -> str:
+        return f"{self.name}{'=' if self.mandatory else '*'}{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShellProfile:
+    """What a TACACS+ shell session is granted (RFC 8907 8.2), vendor-neutral.
+
+    `timeout` and `idle_timeout` are minutes, as the ``timeout`` and ``idletime`` arguments carry
+    them; 0 says "no timeout", None sends nothing. `custom` follows the standard arguments.
+    """
+
+    name: str
+    priv_lvl: int  # 0..15
+    timeout: int | None = None
+    idle_timeout: int | None = None
+    autocmd: str | None = None
+    custom: tuple[ShellAttribute, ...] = ()
+
+    def arguments(self) -> tuple[ShellAttribute, ...]:
+        """The authorization reply's arguments, in order: priv-lvl, timeout, idletime, autocmd,
+        then the custom ones."""
+        out = [ShellAttribute("priv-lvl", str(self.priv_lvl))]
+        if self.timeout is not None:
+            out.append(ShellAttribute("timeout", str(self.timeout)))
+        if self.idle_timeout is not None:
+            out.append(ShellAttribute("idletime", str(self.idle_timeout)))
+        if self.autocmd is not None:
+            out.append(ShellAttribute("autocmd", self.autocmd))
+        out.extend(self.custom)
+        return tuple(out)
+
+    def summary(self) -> str:
+        """The profile in words, e.g. ``priv-lvl 15, idle timeout 30 min``."""
+        parts = [f"priv-lvl {self.priv_lvl}"]
+        if self.timeout is not None:
+            parts.append(f"timeout {self.timeout} min")
+        if self.idle_timeout is not None:
+            parts.append(f"idle timeout {self.idle_timeout} min")
+        if self.autocmd is not None:
+            parts.append(f"autocmd {self.autocmd!r}")
+        for a in self.custom:
+            parts.append(f"{a.name}{'=' if a.mandatory else '*'}{a.value!r}")
+        return ", ".join(parts)
+
+
+class CommandAction(StrEnum):
+    PERMIT = "permit"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRule:
+    """One rule of a `CommandSet`: `regex` is `pattern` compiled, matched against the whole of one
+    normalised command (``re.fullmatch``), never a part of it."""
+
+    number: int  # 1-based position in its set, as the trace words count
+    action: CommandAction
+    pattern: str
+    regex: re.Pattern[str] = field(repr=False)
+
+    def describe(self) -> str:
+        return f"rule {self.number} ({self.pattern})"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSet:
+    """Ordered permit/deny rules for TACACS+ command authorization; the first match decides,
+    `default` (deny unless the policy says permit) when none does. See `policy.commands`."""
+
+    name: str
+    rules: tuple[CommandRule, ...]
+    default: CommandAction = CommandAction.DENY
+    case_insensitive: bool = False
+
+    def summary(self) -> str:
+        """The set in words, e.g. ``permit show .*; deny reload; default deny``."""
+        parts = [f"{r.action.value} {r.pattern}" for r in self.rules]
+        parts.append(f"default {self.default.value}")
+        if self.case_insensitive:
+            parts.append("case-insensitive")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentVerdict:
+    """One command of a ``|`` pipeline and what the set said of it."""
+
+    command: str
+    permitted: bool
+    rule: CommandRule | None  # None: the set's default decided
+
+
+@dataclass(frozen=True, slots=True)
+class CommandVerdict:
+    """What `policy.commands.authorize_command` decided for one command line."""
+
+    permitted: bool
+    command_set: str
+    command: str  # the normalised command line
+    # The rule that decided the first denied segment, or when permitted the first segment's;
+    # None: the set's default decided.
+    rule: CommandRule | None
+    segments: tuple[SegmentVerdict, ...]
+    reason: str  # e.g. "command permitted by command set netops rule 1 (show .*): show version"
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationProfile:
     """What to grant, vendor-neutral; `nac.services` renders it into reply attributes."""
@@ -192,6 +328,9 @@ class AuthorizationProfile:
     redirect_url: str | None = None
     reply_message: str | None = None
     custom: tuple[tuple[str, str], ...] = ()  # (dictionary attribute name, value), passed through
+    # TACACS+ device administration (`policy.engine.evaluate_device_admin`); RADIUS ignores them.
+    shell_profile: ShellProfile | None = None
+    command_set: CommandSet | None = None
 
     def summary(self) -> str:
         """The profile in words, e.g. ``accept, vlan 200, session timeout 3600s``."""
@@ -214,6 +353,10 @@ class AuthorizationProfile:
         if self.reauth:
             parts.append("reauthenticate at timeout")
         parts.extend(f"{name}={value!r}" for name, value in self.custom)
+        if self.shell_profile is not None:
+            parts.append(f"shell profile {self.shell_profile.name}")
+        if self.command_set is not None:
+            parts.append(f"command set {self.command_set.name}")
         return ", ".join(parts)
 
 
@@ -272,6 +415,8 @@ class TraceStep:
         """The step as one line of text, e.g. ``authorization employees: match - ...``."""
         if self.stage == Stage.RESULT:
             verdict = "accept" if self.matched else "reject"
+        elif self.stage == Stage.COMMAND:
+            verdict = "permit" if self.matched else "deny"
         else:
             verdict = "match" if self.matched else "no match"
         if self.monitor:
@@ -298,6 +443,9 @@ class Decision:
     # What the identity source answered (None when no authentication rule was reached): with
     # the context, all the audit reader needs to replay the decision with its trace.
     authn: AuthnResult | None = None
+    # TACACS+ command authorization (`evaluate_device_admin(..., command=...)`): what the
+    # command set said; None when no command was checked.
+    command: CommandVerdict | None = None
 
     def trace_lines(self) -> list[str]:
         """The whole evaluation in words, one line per step, ending with the decision."""

@@ -3,9 +3,9 @@
 Built only by `policy.compile.compile_policy`. A snapshot is swapped atomically by
 `nac.services`; nothing here changes after compilation.
 
-A later ``device_admin`` section (TACACS+ shell profiles, command sets) compiles into its own
-fields of `PolicySnapshot` next to `policy_sets`, reusing `Condition`, `AuthenticationRule` and the
-policy-set selection of the engine.
+TACACS+ device administration shares the policy sets and rules: its ``shell_profiles`` and
+``command_sets`` compile into their own fields of `PolicySnapshot`, referenced by the results
+(`AuthorizationProfile.shell_profile`, `.command_set`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from policy.conditions import Condition
-from policy.model import AuthorizationProfile
+from policy.model import AuthorizationProfile, CommandSet, ShellProfile
 
 __all__ = [
     "AuthenticationRule",
@@ -99,6 +100,10 @@ class PolicySet:
     description: str = ""
 
 
+_NO_SHELLS: Final[Mapping[str, ShellProfile]] = MappingProxyType({})
+_NO_COMMAND_SETS: Final[Mapping[str, CommandSet]] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class PolicySnapshot:
     """A compiled policy. `document` is a private deep copy of the source it was compiled from."""
@@ -106,6 +111,8 @@ class PolicySnapshot:
     results: Mapping[str, AuthorizationProfile]
     policy_sets: tuple[PolicySet, ...]
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    shell_profiles: Mapping[str, ShellProfile] = field(default_factory=lambda: _NO_SHELLS)
+    command_sets: Mapping[str, CommandSet] = field(default_factory=lambda: _NO_COMMAND_SETS)
 
     def describe(self) -> list[str]:
         """The policy in words, for ``nac policy show``."""
@@ -122,4 +129,10 @@ class PolicySnapshot:
             lines.append(f"    default: {default.name} ({default.summary()})")
         lines.append("results:")
         lines.extend(f"  {name}: {p.summary()}" for name, p in self.results.items())
+        if self.shell_profiles:
+            lines.append("shell profiles:")
+            lines.extend(f"  {name}: {p.summary()}" for name, p in self.shell_profiles.items())
+        if self.command_sets:
+            lines.append("command sets:")
+            lines.extend(f"  {name}: {c.summary()}" for name, c in self.command_sets.items())
         return lines

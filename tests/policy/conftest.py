@@ -19,6 +19,8 @@ def resolver() -> DirectoryResolver:
             "carol": User("carol-pw", frozenset({"contractors"})),
             "dave": User("dave-pw", frozenset({"employees"}), enabled=False),
             "gina": User("gina-pw", frozenset()),
+            "admin": User("admin-pw", frozenset({"netadmins"})),
+            "ops": User("ops-pw", frozenset({"netops"})),
         },
         endpoints={
             "00:11:22:33:44:55": frozenset(),  # a printer

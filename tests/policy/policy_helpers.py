@@ -88,3 +88,23 @@ def make_ctx(**overrides: Any) -> AccessContext:
 def mab_ctx(mac: str, *, known: bool = True, profile: str | None = None) -> AccessContext:
     endpoint = EndpointInfo(mac, known, profile) if known else None
     return make_ctx(auth_method="mab", username=mac.replace(":", ""), mac=mac, endpoint=endpoint)
+
+
+def tacacs_ctx(**overrides: Any) -> AccessContext:
+    """A TACACS+ authorization request from sw1 for a shell (RFC 8907 6)."""
+    base: dict[str, Any] = {
+        "protocol": "tacacs",
+        "auth_method": "ascii",
+        "tacacs_service": "shell",
+        "username": "ops",
+        "credentials": None,
+        "nas_port_id": "tty2",
+        "calling_station_id": "192.0.2.10",
+    }
+    base.update(overrides)
+    return make_ctx(**base)
+
+
+def person(name: str, *groups: str) -> Identity:
+    """An identity established by an earlier TACACS+ authentication."""
+    return Identity(name, "internal_users", frozenset(groups), {})

@@ -34,9 +34,10 @@ def authz(doc: dict[str, Any], n: int) -> dict[str, Any]:
 
 def test_demo_compiles_to_the_expected_structure():
     snap = compile_policy(demo_document())
-    assert [ps.name for ps in snap.policy_sets] == ["default"]
+    assert [ps.name for ps in snap.policy_sets] == ["default", "device-admin"]
     ps = snap.policy_sets[0]
-    assert ps.condition is None and ps.state is RuleState.ENABLED
+    assert ps.condition is not None and ps.state is RuleState.ENABLED
+    assert ps.condition.describe() == "protocol equals 'radius'"
     assert [r.name for r in ps.authentication] == ["mab", "local-users"]
     assert ps.authentication[0].identity_source == "endpoints"
     assert ps.authentication[0].if_not_found is FailAction.REJECT

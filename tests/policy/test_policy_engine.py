@@ -47,7 +47,7 @@ def test_trace_tells_the_whole_story(demo: PolicySnapshot, resolver: DirectoryRe
     ]
     assert d.trace[1].detail == "auth.method equals 'mab': no (auth.method: pap)"
     assert d.trace_lines() == [
-        "policy_set default: match - no condition: always matches",
+        "policy_set default: match - protocol equals 'radius': yes (protocol: radius)",
         "authentication mab: no match - auth.method equals 'mab': no (auth.method: pap)",
         "authentication local-users: match - no condition: always matches",
         "identity internal_users: match - authenticated as alice from internal_users"
