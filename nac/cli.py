@@ -188,7 +188,7 @@ def serve(
     ] = None,
     radius_auth_port: Annotated[int | None, typer.Option(help="[default 1812]")] = None,
     radius_acct_port: Annotated[int | None, typer.Option(help="[default 1813]")] = None,
-    tacacs_port: Annotated[int | None, typer.Option(help="[default 49]")] = None,
+    tacacs_port: Annotated[int | None, typer.Option(help="[default 49; 0 = none]")] = None,
     web_port: Annotated[int | None, typer.Option(help="[default 8080]")] = None,
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Seed demo data into an empty database.")
@@ -261,7 +261,8 @@ def check(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = Non
     _out(f"config ok: node {settings.node_name}, data dir {settings.data_dir}")
     _out(f"radius auth udp {host}:{settings.radius_auth_port}")
     _out(f"radius acct udp {host}:{settings.radius_acct_port}")
-    _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
+    if settings.tacacs_port:
+        _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
     _out(f"web http tcp {host}:{settings.web_port}")
     _out(_check_pki(settings, warnings))
     ports = [settings.radius_auth_port, settings.radius_acct_port]

@@ -29,16 +29,18 @@ from nac.core.logging import setup_logging
 from nac.db import crud
 from nac.db.bootstrap import open_storage
 from nac.db.engine import Database
-from nac.db.records import AccountingRecordIn
+from nac.db.records import AccountingRecordIn, AuditRecordIn
 from nac.services.audit_process import AuditPipe, AuditWriterProcess
 from nac.services.eap_service import EapService, ensure_pki
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
+from nac.services.tacacs_service import TacacsService
 from nac.services.writer import BatchWriter
 from radius.aio import Handler, RadiusProtocol, bind_shared, open_listener
 from radius.dictionary import default_dictionary
 from radius.errors import DecodeFailure
 from radius.server import PacketDiscarded, RadiusServer
+from tacacs.aio import TacacsListener
 
 log = logging.getLogger("nac")
 
@@ -99,6 +101,7 @@ class Worker:
     audit_conn: Connection | None = None  # this worker's pipe to the shared audit writer
     # This worker's members of the shared auth and accounting port groups (bind_shared).
     sockets: tuple[socket.socket, socket.socket] | None = None
+    tacacs_sock: socket.socket | None = None  # the TACACS+ listening socket, shared by all
 
     @property
     def name(self) -> str:
@@ -165,6 +168,7 @@ def _serve_workers(settings: Settings) -> int:
     acct_socks = _bind_shared(
         settings.bind, settings.radius_acct_port, settings.workers, "accounting"
     )
+    tacacs_sock = _bind_tacacs(settings)
     # One audit writer for all workers (one SQLite file wants one writer), one pipe each.
     writer = AuditWriterProcess(settings=settings, pipes=settings.workers)
     conns = writer.start()
@@ -182,7 +186,7 @@ def _serve_workers(settings: Settings) -> int:
             code = 1
             try:
                 mine = (auth_socks[index], acct_socks[index])
-                worker = Worker(index, settings.workers, ready_w, conns[index], mine)
+                worker = Worker(index, settings.workers, ready_w, conns[index], mine, tacacs_sock)
                 code = _loop_run(_serve(settings, worker))
             except NacError as exc:
                 sys.stderr.write(f"nac: error: {exc}\n")
@@ -196,6 +200,8 @@ def _serve_workers(settings: Settings) -> int:
         conn.close()  # the writer sees the end of its input when the last worker closes
     for sock in (*auth_socks, *acct_socks):
         sock.close()  # each worker holds its own
+    if tacacs_sock is not None:
+        tacacs_sock.close()
 
     stopping = False
 
@@ -270,8 +276,20 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         node=settings.node_name,
         eap=eap,
     )
+
+    async def write_tacacs_accounting(items: Sequence[AuditRecordIn]) -> None:
+        async with db.session() as session:
+            await crud.add_audit_records(session, records=items)
+
+    tacacs_accounting = BatchWriter[AuditRecordIn](
+        name="tacacs-accounting", flush=write_tacacs_accounting, max_delay=0.005
+    )
+    tacacs = TacacsService(
+        store=store, audit=audit, accounting=tacacs_accounting, node=settings.node_name
+    )
     audit.start()
     accounting.start()
+    tacacs_accounting.start()
 
     on_event = _DiscardLog()
     auth_server = RadiusServer(service.lookup_client, duplicate_ttl=settings.dup_cache_seconds)
@@ -304,11 +322,13 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 worker.sockets[1] if worker.sockets else None,
             )
         )
+        tacacs_listener = await _listen_tacacs(settings, tacacs, worker)
     except StartupError:
         for transport, _ in listeners:
             transport.close()
         await audit.close()
         await accounting.close()
+        await tacacs_accounting.close()
         await audit_pipe.close()
         raise
 
@@ -322,6 +342,10 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         sockname = transport.get_extra_info("sockname")
         if worker.index == 0:
             log.info("listening on udp %s port %s", sockname[0], sockname[1])
+    if tacacs_listener is not None and tacacs_listener.server is not None and worker.index == 0:
+        for sock in tacacs_listener.server.sockets:
+            name = sock.getsockname()
+            log.info("listening on tcp %s port %s (TACACS+)", name[0], name[1])
     version = store.current.version if store.current else "?"
     if worker.ready_fd is None:
         log.info("nac ready (node %s, configuration version %s)", settings.node_name, version)
@@ -336,6 +360,9 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         transport.close()
     for _, protocol in listeners:
         await protocol.drain()
+    if tacacs_listener is not None:
+        await tacacs_listener.close()
+    await tacacs_accounting.close()
     await accounting.close()
     await audit.close()
     await audit_pipe.close()
@@ -351,6 +378,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         accounting.stats.written,
         _drops(auth_server, acct_server),
     )
+    if tacacs.results:
+        log.info("stopped: TACACS+ %s", dict(tacacs.results))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
     return 0
@@ -372,6 +401,75 @@ async def _listen(
         )
     except OSError as exc:
         raise _listen_error(what, host, port, exc) from None
+
+
+def _tacacs_listener(settings: Settings, tacacs: TacacsService) -> TacacsListener:
+    return TacacsListener(
+        device_for=tacacs.device_for,
+        handler=tacacs.handle,
+        on_event=tacacs.on_event,
+        max_connections=settings.tacacs_max_connections,
+        max_per_device=settings.tacacs_max_per_device,
+        idle_timeout=settings.tacacs_idle_timeout,
+    )
+
+
+async def _listen_tacacs(
+    settings: Settings, tacacs: TacacsService, worker: Worker
+) -> TacacsListener | None:
+    """The TACACS+ listener, or None when disabled (port 0) or not allowed (a port below
+    1024 without the privilege: said once, and RADIUS goes on)."""
+    if not settings.tacacs_port:
+        return None
+    listener = _tacacs_listener(settings, tacacs)
+    if worker.tacacs_sock is not None:
+        await listener.start(settings.bind, settings.tacacs_port, sock=worker.tacacs_sock)
+        return listener
+    if worker.count > 1:
+        return None  # the parent could not bind it (and said why)
+    try:
+        await listener.start(settings.bind, settings.tacacs_port)
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            log.warning("%s", _tacacs_denied(settings))
+            return None
+        raise _tcp_error("TACACS+", settings.bind, settings.tacacs_port, exc) from None
+    return listener
+
+
+def _tacacs_denied(settings: Settings) -> str:
+    return (
+        f"TACACS+ not listening: tcp port {settings.tacacs_port} needs root or "
+        "CAP_NET_BIND_SERVICE (give --tacacs-port a port above 1023, or 0 for none)"
+    )
+
+
+def _bind_tacacs(settings: Settings) -> socket.socket | None:
+    """The TACACS+ listening socket the workers share (they all accept on it)."""
+    if not settings.tacacs_port:
+        return None
+    infos = socket.getaddrinfo(
+        settings.bind, settings.tacacs_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    family, socktype, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EACCES:
+            log.warning("%s", _tacacs_denied(settings))
+            return None
+        raise _tcp_error("TACACS+", settings.bind, settings.tacacs_port, exc) from None
+    sock.setblocking(False)
+    return sock
+
+
+def _tcp_error(what: str, host: str, port: int, exc: OSError) -> StartupError:
+    reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+    return StartupError(f"cannot listen for {what} on tcp {host}:{port}: {reason}")
 
 
 def _bind_shared(host: str, port: int, workers: int, what: str) -> list[socket.socket]:

@@ -11,6 +11,8 @@ command -v radclient >/dev/null 2>&1 || need_apt+=(freeradius-utils)
 command -v eapol_test >/dev/null 2>&1 || need_apt+=(eapoltest)
 command -v hostapd >/dev/null 2>&1 || need_apt+=(hostapd)
 command -v wpa_supplicant >/dev/null 2>&1 || need_apt+=(wpasupplicant)
+#    TACACS+: Perl's Authen::TacacsPlus (the tacacs_plus client comes from PyPI, with .[dev]).
+perl -MAuthen::TacacsPlus -e 1 >/dev/null 2>&1 || need_apt+=(libauthen-tacacsplus-perl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     bind: str = "0.0.0.0"  # noqa: S104 - a server listens on all addresses by default
     radius_auth_port: int = 1812
     radius_acct_port: int = 1813
-    tacacs_port: int = 49
+    tacacs_port: int = 49  # 0: no TACACS+ listener
+    tacacs_idle_timeout: float = 600.0  # seconds without a packet before a connection closes
+    tacacs_max_connections: int = 8192
+    tacacs_max_per_device: int = 4096
     web_port: int = 8080
     demo: bool = False
     log_level: str = "info"
@@ -79,11 +82,32 @@ class Settings(BaseSettings):
         # value, for error messages); the model only validates what it is given.
         return (init_settings,)
 
-    @field_validator("radius_auth_port", "radius_acct_port", "tacacs_port", "web_port")
+    @field_validator("radius_auth_port", "radius_acct_port", "web_port")
     @classmethod
     def _port(cls, value: int) -> int:
         if not 1 <= value <= 65535:
             raise ValueError("must be 1-65535")
+        return value
+
+    @field_validator("tacacs_port")
+    @classmethod
+    def _optional_port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("must be 1-65535, or 0 for none")
+        return value
+
+    @field_validator("tacacs_idle_timeout")
+    @classmethod
+    def _tacacs_idle(cls, value: float) -> float:
+        if not 5 <= value <= 86400:
+            raise ValueError("must be 5-86400 seconds")
+        return value
+
+    @field_validator("tacacs_max_connections", "tacacs_max_per_device")
+    @classmethod
+    def _connections(cls, value: int) -> int:
+        if not 1 <= value <= 1_000_000:
+            raise ValueError("must be 1-1000000")
         return value
 
     @field_validator("bind")

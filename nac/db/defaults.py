@@ -40,12 +40,41 @@ _DEMO_POLICY: dict[str, Any] = {
         "contractors-vlan200": {"decision": "accept", "vlan": "200", "session_timeout": 3600},
         "printers-vlan300": {"decision": "accept", "vlan": "300"},
         "deny": {"decision": "reject"},
+        "netadmins-shell": {
+            "decision": "accept",
+            "description": "TACACS+: priv-lvl 15, every command",
+            "shell_profile": "priv-15",
+            "command_set": "permit-all",
+        },
+        "netops-shell": {
+            "decision": "accept",
+            "description": "TACACS+: priv-lvl 1, show and ping",
+            "shell_profile": "priv-1",
+            "command_set": "netops",
+        },
+    },
+    "shell_profiles": {
+        "priv-15": {"description": "full administration", "priv_lvl": 15},
+        "priv-1": {"description": "operators", "priv_lvl": 1},
+    },
+    "command_sets": {
+        "permit-all": {"description": "every command", "default": "permit"},
+        "netops": {
+            "description": "look and ping, change nothing",
+            "default": "deny",
+            "rules": [
+                {"action": "permit", "pattern": "show .*"},
+                {"action": "permit", "pattern": "ping .*"},
+                {"action": "deny", "pattern": "configure .*"},
+                {"action": "deny", "pattern": "reload"},
+            ],
+        },
     },
     "policy_sets": [
         {
             "name": "default",
             "description": "Wired and wireless network access",
-            "condition": None,
+            "condition": {"attr": "protocol", "op": "equals", "value": "radius"},
             "authentication": [
                 {
                     "name": "mab",
@@ -99,7 +128,34 @@ _DEMO_POLICY: dict[str, Any] = {
                 },
             ],
             "default_result": "deny",
-        }
+        },
+        {
+            "name": "device-admin",
+            "description": "TACACS+ device administration",
+            "condition": {"attr": "protocol", "op": "equals", "value": "tacacs"},
+            "authentication": [
+                {
+                    "name": "local-users",
+                    "condition": None,
+                    "identity_source": "internal_users",
+                    "if_not_found": "reject",
+                    "if_failed": "reject",
+                }
+            ],
+            "authorization": [
+                {
+                    "name": "netadmins",
+                    "condition": {"attr": "user.groups", "op": "contains", "value": "netadmins"},
+                    "result": "netadmins-shell",
+                },
+                {
+                    "name": "netops",
+                    "condition": {"attr": "user.groups", "op": "contains", "value": "netops"},
+                    "result": "netops-shell",
+                },
+            ],
+            "default_result": "deny",
+        },
     ],
 }
 

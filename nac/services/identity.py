@@ -139,6 +139,16 @@ class SnapshotResolver:
             return _WRONG_PASSWORD
         return self._ok_users.get(user.name) or self._user_ok(user)
 
+    def known_user(self, name: str) -> AuthnResult:
+        """An internal user's standing without a credential (TACACS+ authorization: the
+        device authenticated the user earlier): unknown, disabled, or OK with its identity."""
+        user = self._snapshot.users.get(name)
+        if user is None:
+            return _UNKNOWN_USER
+        if not user.enabled:
+            return _USER_DISABLED
+        return self._ok_users.get(user.name) or self._user_ok(user)
+
     def _user_ok(self, user: UserEntry) -> AuthnResult:
         identity = Identity(
             name=user.name, source="internal_users", groups=user.groups, attributes=_EMPTY

@@ -22,6 +22,7 @@ from policy.compile import compile_policy
 from policy.model import NasInfo
 from policy.rules import PolicySnapshot
 from radius.server import ClientConfig
+from tacacs.aio import DeviceConfig
 
 log = logging.getLogger("nac.snapshot")
 
@@ -35,7 +36,8 @@ class ClientEntry:
     vendor: str
     nas: NasInfo
     radius: ClientConfig
-    tacacs_key: str | None = field(default=None, repr=False)
+    tacacs: DeviceConfig | None = None  # None: no TACACS+ key and no unencrypted flag
+    enable_secret: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class UserEntry:
     enabled: bool = True
     groups: frozenset[str] = frozenset()
     secret: bytes = field(default=b"", repr=False, compare=False)  # the password as UTF-8
+    enable_secret: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.secret and self.password:
@@ -151,12 +154,25 @@ def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
                 vendor=c.vendor or "generic",
                 nas=nas,
                 radius=radius,
-                tacacs_key=c.tacacs_key,
+                tacacs=(
+                    DeviceConfig(
+                        name=c.name,
+                        keys=tuple(k.encode() for k in c.tacacs_keys),
+                        allow_unencrypted=c.tacacs_unencrypted,
+                    )
+                    if c.tacacs_keys or c.tacacs_unencrypted
+                    else None
+                ),
+                enable_secret=c.enable_secret.encode() if c.enable_secret else None,
             )
         )
     users = {
         u.name: UserEntry(
-            name=u.name, password=u.password, enabled=u.enabled, groups=frozenset(u.groups)
+            name=u.name,
+            password=u.password,
+            enabled=u.enabled,
+            groups=frozenset(u.groups),
+            enable_secret=u.enable_secret.encode() if u.enable_secret else None,
         )
         for u in config.users
     }

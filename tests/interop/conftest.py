@@ -36,6 +36,12 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class NacServer:
     data_dir: Path
@@ -44,6 +50,7 @@ class NacServer:
     db: str | None
     proc: subprocess.Popen[str] | None = None
     log_path: Path = field(init=False)
+    tacacs_port: int = field(default_factory=free_tcp_port)
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -76,6 +83,8 @@ class NacServer:
             str(self.auth_port),
             "--radius-acct-port",
             str(self.acct_port),
+            "--tacacs-port",
+            str(self.tacacs_port),
             "--log-level",
             "info",
             *extra,

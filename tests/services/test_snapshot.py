@@ -77,7 +77,8 @@ def test_client_entry_fields() -> None:
     assert entry.radius.secret == SECRET
     assert entry.radius.require_message_authenticator == "yes"
     assert entry.radius.limit_proxy_state == "auto"
-    assert entry.tacacs_key == "tk"
+    assert entry.tacacs is not None and entry.tacacs.keys == (b"tk",)
+    assert entry.tacacs.allow_unencrypted is False and entry.tacacs.name == entry.name
     assert "tk" not in repr(entry)
     assert SECRET.decode() not in repr(entry)
 
