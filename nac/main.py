@@ -30,7 +30,7 @@ from nac.db import crud
 from nac.db.bootstrap import open_storage
 from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn, AuditRecordIn
-from nac.services.audit_process import AuditPipe, AuditWriterProcess
+from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
 from nac.services.eap_service import EapService, ensure_pki
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
@@ -101,7 +101,7 @@ class Worker:
     audit_conn: Connection | None = None  # this worker's pipe to the shared audit writer
     # This worker's members of the shared auth and accounting port groups (bind_shared).
     sockets: tuple[socket.socket, socket.socket] | None = None
-    tacacs_sock: socket.socket | None = None  # the TACACS+ listening socket, shared by all
+    tacacs_sock: socket.socket | None = None  # this worker's TACACS+ listening socket
 
     @property
     def name(self) -> str:
@@ -168,7 +168,7 @@ def _serve_workers(settings: Settings) -> int:
     acct_socks = _bind_shared(
         settings.bind, settings.radius_acct_port, settings.workers, "accounting"
     )
-    tacacs_sock = _bind_tacacs(settings)
+    tacacs_socks = _bind_tacacs(settings, settings.workers)
     # One audit writer for all workers (one SQLite file wants one writer), one pipe each.
     writer = AuditWriterProcess(settings=settings, pipes=settings.workers)
     conns = writer.start()
@@ -186,7 +186,17 @@ def _serve_workers(settings: Settings) -> int:
             code = 1
             try:
                 mine = (auth_socks[index], acct_socks[index])
-                worker = Worker(index, settings.workers, ready_w, conns[index], mine, tacacs_sock)
+                for other, sock in enumerate(tacacs_socks):
+                    if other != index:
+                        sock.close()
+                worker = Worker(
+                    index,
+                    settings.workers,
+                    ready_w,
+                    conns[index],
+                    mine,
+                    tacacs_socks[index] if tacacs_socks else None,
+                )
                 code = _loop_run(_serve(settings, worker))
             except NacError as exc:
                 sys.stderr.write(f"nac: error: {exc}\n")
@@ -200,8 +210,8 @@ def _serve_workers(settings: Settings) -> int:
         conn.close()  # the writer sees the end of its input when the last worker closes
     for sock in (*auth_socks, *acct_socks):
         sock.close()  # each worker holds its own
-    if tacacs_sock is not None:
-        tacacs_sock.close()
+    for sock in tacacs_socks:
+        sock.close()
 
     stopping = False
 
@@ -322,7 +332,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 worker.sockets[1] if worker.sockets else None,
             )
         )
-        tacacs_listener = await _listen_tacacs(settings, tacacs, worker)
+        tacacs_listener = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
     except StartupError:
         for transport, _ in listeners:
             transport.close()
@@ -403,25 +413,33 @@ async def _listen(
         raise _listen_error(what, host, port, exc) from None
 
 
-def _tacacs_listener(settings: Settings, tacacs: TacacsService) -> TacacsListener:
-    return TacacsListener(
+def _tacacs_listener(
+    settings: Settings, tacacs: TacacsService, audit_pipe: AuditPipe
+) -> TacacsListener:
+    def congested() -> bool:
+        # Above the high mark, hold reading until the pipe is down to the low mark.
+        return audit_pipe.congested(RESUME_AT if listener.paused else PAUSE_AT)
+
+    listener = TacacsListener(
         device_for=tacacs.device_for,
         handler=tacacs.handle,
         on_event=tacacs.on_event,
         max_connections=settings.tacacs_max_connections,
         max_per_device=settings.tacacs_max_per_device,
         idle_timeout=settings.tacacs_idle_timeout,
+        congested=congested,
     )
+    return listener
 
 
 async def _listen_tacacs(
-    settings: Settings, tacacs: TacacsService, worker: Worker
+    settings: Settings, tacacs: TacacsService, worker: Worker, audit_pipe: AuditPipe
 ) -> TacacsListener | None:
     """The TACACS+ listener, or None when disabled (port 0) or not allowed (a port below
     1024 without the privilege: said once, and RADIUS goes on)."""
     if not settings.tacacs_port:
         return None
-    listener = _tacacs_listener(settings, tacacs)
+    listener = _tacacs_listener(settings, tacacs, audit_pipe)
     if worker.tacacs_sock is not None:
         await listener.start(settings.bind, settings.tacacs_port, sock=worker.tacacs_sock)
         return listener
@@ -444,27 +462,39 @@ def _tacacs_denied(settings: Settings) -> str:
     )
 
 
-def _bind_tacacs(settings: Settings) -> socket.socket | None:
-    """The TACACS+ listening socket the workers share (they all accept on it)."""
+def _bind_tacacs(settings: Settings, workers: int) -> list[socket.socket]:
+    """One TACACS+ listening socket per worker on the same port (SO_REUSEPORT): the kernel
+    spreads new connections over them, where one shared socket lets the busiest worker
+    take most of them. Empty when TACACS+ is off or the port is not allowed."""
     if not settings.tacacs_port:
-        return None
+        return []
     infos = socket.getaddrinfo(
         settings.bind, settings.tacacs_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
     family, socktype, proto, _, sockaddr = infos[0]
-    sock = socket.socket(family, socktype, proto)
+    socks: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(1024)
+        # First without SO_REUSEPORT: fails if anyone holds the port (another nac's workers
+        # would otherwise share it with ours).
+        with socket.socket(family, socktype, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+        for _ in range(workers):
+            sock = socket.socket(family, socktype, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(sockaddr)
+            sock.listen(1024)
+            sock.setblocking(False)
     except OSError as exc:
-        sock.close()
+        for sock in socks:
+            sock.close()
         if exc.errno == errno.EACCES:
             log.warning("%s", _tacacs_denied(settings))
-            return None
+            return []
         raise _tcp_error("TACACS+", settings.bind, settings.tacacs_port, exc) from None
-    sock.setblocking(False)
-    return sock
+    return socks
 
 
 def _tcp_error(what: str, host: str, port: int, exc: OSError) -> StartupError:

@@ -90,8 +90,14 @@ class TacacsListener:
         idle_timeout: float = 600.0,
         session_timeout: float = 120.0,
         max_body: int = 65536,
+        congested: Callable[[], bool] | None = None,
     ) -> None:
         self.device_for = device_for
+        # Back-pressure: while ``congested()`` (the audit writer is far behind) connections
+        # stop reading, so devices slow down instead of records being dropped.
+        self.congested = congested
+        self.paused: set[TacacsProtocol] = set()
+        self._resumer: asyncio.Task[None] | None = None
         self.handler = handler
         self.on_event = on_event
         self.tls = tls
@@ -138,6 +144,8 @@ class TacacsListener:
             self.server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._resumer is not None:
+            self._resumer.cancel()
         pending = [t for p in self.protocols for t in p.tasks]
         if pending:
             await asyncio.wait(pending, timeout=wait_seconds)
@@ -146,6 +154,24 @@ class TacacsListener:
         if self.server is not None:
             # Python 3.12's wait_closed waits for connections too; 3.11 only for the socket.
             await asyncio.wait_for(self.server.wait_closed(), wait_seconds)
+
+    def pause(self, protocol: TacacsProtocol) -> None:
+        if protocol.transport is None or protocol in self.paused:
+            return
+        protocol.transport.pause_reading()
+        self.paused.add(protocol)
+        self.count("paused_reading")
+        if self._resumer is None or self._resumer.done():
+            self._resumer = asyncio.create_task(self._resume_when_clear(), name="tacacs-resume")
+
+    async def _resume_when_clear(self) -> None:
+        congested = self.congested
+        while congested is not None and congested():  # noqa: ASYNC110 - a byte count, no event
+            await asyncio.sleep(0.01)
+        for protocol in list(self.paused):
+            if protocol.transport is not None and not protocol.transport.is_closing():
+                protocol.transport.resume_reading()
+        self.paused.clear()
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -233,6 +259,8 @@ class TacacsProtocol(asyncio.Protocol):
                 self._report(link, event)
         if connection.should_close and not self.tasks:
             self.close()
+        elif self.listener.congested is not None and self.listener.congested():
+            self.listener.pause(self)
 
     def eof_received(self) -> bool | None:
         if not self.tasks:
@@ -242,6 +270,7 @@ class TacacsProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         listener = self.listener
+        listener.paused.discard(self)
         if self in listener.protocols:
             listener.protocols.discard(self)
             name = self._device_name or ""

@@ -136,6 +136,16 @@ _ERROR_BODIES: dict[int, Body] = {
 _ENDED_MEMORY = 256
 
 
+# Code points by value: a dict lookup, where calling the IntEnum costs about 0.5 us (the
+# values were checked against these tables when the packet was accepted).
+_AUTHENTYPE = {int(m): m for m in AuthenType}
+_AUTHENSERVICE = {int(m): m for m in AuthenService}
+_AUTHENMETHOD = {int(m): m for m in AuthenMethod}
+_AUTHENACTION = {int(m): m for m in AuthenAction}
+_UNENCRYPTED = int(HeaderFlag.UNENCRYPTED)
+_SINGLE_CONNECT = int(HeaderFlag.SINGLE_CONNECT)
+
+
 @dataclass(slots=True)
 class _Session:
     session_id: int
@@ -409,7 +419,7 @@ class ServerConnection:
             return b""
         if status not in _AUTHOR_STATUSES:
             raise LocalProtocolError(f"authorization status {status!r} not allowed")
-        body = AuthorResponse(AuthorStatus(status), push_args(args), wire(server_msg), wire(data))
+        body = AuthorResponse(int(status), push_args(args), wire(server_msg), wire(data))
         packet = self._reply(session, body)
         self._end_session(session, None, by_service=True)
         return packet
@@ -458,9 +468,9 @@ class ServerConnection:
         single = self._single
         if single is None:
             single = self._client_single and self._single_allowed
-        flags = HeaderFlag.UNENCRYPTED if unencrypted else 0
+        flags = _UNENCRYPTED if unencrypted else 0
         if single:
-            flags |= HeaderFlag.SINGLE_CONNECT
+            flags |= _SINGLE_CONNECT
         if unencrypted:
             key = None
         elif self._key_index is not None:
@@ -775,9 +785,9 @@ class ServerConnection:
         events.append(
             AuthenticationRequested(
                 session_id=session.session_id,
-                action=AuthenAction(start.action),
-                authen_type=AuthenType(start.authen_type),
-                service=AuthenService(start.authen_service),
+                action=_AUTHENACTION[start.action],
+                authen_type=_AUTHENTYPE[start.authen_type],
+                service=_AUTHENSERVICE[start.authen_service],
                 priv_lvl=start.priv_lvl,
                 user=text(session.user),
                 port=text(start.port),
@@ -899,10 +909,10 @@ class ServerConnection:
         events.append(
             AuthorRequestReceived(
                 session_id=session.session_id,
-                authen_method=AuthenMethod(req.authen_method),
+                authen_method=_AUTHENMETHOD[req.authen_method],
                 priv_lvl=req.priv_lvl,
-                authen_type=AuthenType(req.authen_type),
-                service=AuthenService(req.authen_service),
+                authen_type=_AUTHENTYPE[req.authen_type],
+                service=_AUTHENSERVICE[req.authen_service],
                 user=text(req.user),
                 port=text(req.port),
                 rem_addr=text(req.rem_addr),
@@ -923,10 +933,10 @@ class ServerConnection:
             AcctRequestReceived(
                 session_id=session.session_id,
                 flags=AcctFlag(flags),
-                authen_method=AuthenMethod(req.authen_method),
+                authen_method=_AUTHENMETHOD[req.authen_method],
                 priv_lvl=req.priv_lvl,
-                authen_type=AuthenType(req.authen_type),
-                service=AuthenService(req.authen_service),
+                authen_type=_AUTHENTYPE[req.authen_type],
+                service=_AUTHENSERVICE[req.authen_service],
                 user=text(req.user),
                 port=text(req.port),
                 rem_addr=text(req.rem_addr),

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nac.db import crud
 from nac.db.defaults import default_policy
 from policy.compile import compile_policy
-from policy.engine import evaluate
+from policy.engine import evaluate, evaluate_device_admin
 from policy.model import (
     AccessContext,
     AuthnResult,
@@ -134,7 +134,30 @@ STORED_COLUMNS: tuple[str, ...] = (
 # leading ``ITEM_FIELDS``, then the request and the reply as JSON-able words (never a secret)
 # and, in the context slot, ``(WORDS, trace lines)``. Stored in the JSON columns.
 WORDS = "words"
-WORDS_COLUMNS: tuple[str, ...] = (*ITEM_FIELDS[: ITEM["request"]], "request", "reply", "trace")
+WORDS_COLUMNS: tuple[str, ...] = (
+    *ITEM_FIELDS[: ITEM["request"]],
+    "request",
+    "reply",
+    "trace",
+    "context",
+)
+# A TACACS+ device-administration decision is not rendered on the request path either: its
+# context (``DEVICE_ADMIN_FIELDS``, after the marker and the policy version) is stored and
+# the reader replays ``evaluate_device_admin`` for the trace, as for RADIUS.
+DEVICE_ADMIN = "tacacs-device-admin"
+DEVICE_ADMIN_FIELDS: tuple[str, ...] = (
+    "ts",
+    "user",
+    "groups",
+    "nas_group",
+    "nas_location",
+    "nas_vendor",
+    "method",
+    "service",
+    "command",
+    "port",
+    "rem_addr",
+)
 
 
 def words_item(
@@ -157,8 +180,11 @@ def words_item(
     request: Any = None,
     reply: Any = None,
     trace: Sequence[str] = (),
+    replay: tuple[Any, ...] | None = None,
 ) -> tuple[Any, ...]:
-    """An audit item of words (``WORDS_COLUMNS``): what a TACACS+ record is."""
+    """An audit item of words (``WORDS_COLUMNS``): what a TACACS+ record is. With ``replay``
+    (``(DEVICE_ADMIN, policy version, *DEVICE_ADMIN_FIELDS)``) the trace is not stored but
+    replayed when read."""
     return (
         ts,
         protocol,
@@ -179,7 +205,7 @@ def words_item(
         latency_us,
         request,
         reply,
-        (WORDS, tuple(trace)),
+        (WORDS, tuple(trace), replay),
     )
 
 
@@ -191,12 +217,14 @@ def is_words(item: Sequence[Any]) -> bool:
 def words_row(item: Sequence[Any], *, sqlite: bool) -> tuple[Any, ...]:
     """A words item as the values of ``WORDS_COLUMNS`` (JSON columns as JSON text)."""
     ts = item[0]
+    _, trace, replay = item[_CONTEXT]
     return (
         _sqlite_ts(ts) if sqlite else _aware_ts(ts),
         *item[1:_REQUEST],
         json.dumps(item[_REQUEST]),
         json.dumps(item[_REPLY]),
-        json.dumps(list(item[_CONTEXT][1])),
+        None if replay is not None else json.dumps(list(trace)),
+        None if replay is None else json.dumps(replay, separators=(",", ":")),
     )
 
 
@@ -477,12 +505,15 @@ class AuditRenderer:
         """The decision in words, one line per step (see ``Decision.trace_lines``)."""
         if row.context is None:
             return row.trace
-        try:
-            ts, *context = json.loads(row.context)
-            ctx_fields = dict(zip(CONTEXT_FIELDS, context, strict=True))
-        except (ValueError, TypeError) as exc:
-            return [f"trace not available: context unreadable ({exc})"]
         decision_line = f"decision: {row.result} ({row.reason_code} {row.reason})"
+        try:
+            stored = json.loads(row.context)
+            if stored and stored[0] == DEVICE_ADMIN:
+                return self._device_admin_trace(row, stored, decision_line)
+            ts, *context = stored
+            ctx_fields = dict(zip(CONTEXT_FIELDS, context, strict=True))
+        except (ValueError, TypeError, IndexError) as exc:
+            return [f"trace not available: context unreadable ({exc})"]
         version = ctx_fields["policy_version"]
         if version is None:
             return [f"authentication {row.method}: no match - {row.reason}", decision_line]
@@ -490,6 +521,43 @@ class AuditRenderer:
         if policy is None:
             return [f"trace not available: policy version {version} is not stored", decision_line]
         decision = self.replay(row, float(ts), ctx_fields, policy)
+        lines = decision.trace_lines()
+        if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
+            lines.append(
+                f"replay differs from the stored decision ({decision.outcome.value}"
+                f" {int(decision.reason_code)}): the trace above may not be what happened"
+            )
+        return lines
+
+    def _device_admin_trace(self, row: Any, stored: list[Any], decision_line: str) -> list[str]:
+        version = stored[1]
+        fields = dict(zip(DEVICE_ADMIN_FIELDS, stored[2:], strict=True))
+        policy = self.policy(int(version))
+        if policy is None:
+            return [f"trace not available: policy version {version} is not stored", decision_line]
+        ctx = AccessContext(
+            protocol="tacacs",
+            now=datetime.fromtimestamp(float(fields["ts"]), UTC),
+            nas=NasInfo(
+                name=row.nas_name or "",
+                ip=row.nas_ip or "",
+                device_group=fields["nas_group"] or "",
+                location=fields["nas_location"] or "",
+                vendor=fields["nas_vendor"] or "generic",
+            ),
+            auth_method=fields["method"],
+            username=fields["user"] or None,
+            nas_port_id=fields["port"] or None,
+            calling_station_id=fields["rem_addr"] or None,
+            tacacs_service=fields["service"],
+        )
+        identity = Identity(
+            name=fields["user"],
+            source="internal_users",
+            groups=frozenset(fields["groups"]),
+            attributes={},
+        )
+        decision = evaluate_device_admin(policy, ctx, identity, command=fields["command"])
         lines = decision.trace_lines()
         if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
             lines.append(
@@ -555,6 +623,8 @@ class AuditRenderer:
         try:
             context = json.loads(row.context)
         except ValueError:
+            return None
+        if not context or context[0] == DEVICE_ADMIN:
             return None
         record = (
             context[1 + CONTEXT_FIELDS.index("eap")] if len(context) > len(CONTEXT_FIELDS) else None

@@ -33,6 +33,8 @@ from nac.services.audit import STORED_COLUMNS, WORDS_COLUMNS, is_words, stored_r
 log = logging.getLogger("nac.audit")
 
 MAX_BUFFER = 64 * 1024 * 1024  # bytes waiting in the pipe transport before batches are dropped
+PAUSE_AT = 32 * 1024 * 1024  # ``congested``: TCP listeners stop reading above this ...
+RESUME_AT = 30 * 1024 * 1024  # ... and read again below this (short, even pauses)
 
 
 class AuditWriterProcess:
@@ -110,6 +112,13 @@ class AuditPipe:
         transport.write(struct.pack("!i", len(payload)) + payload)
         self.sent += len(items)
 
+    def congested(self, high: int = PAUSE_AT) -> bool:
+        """True while more than ``high`` bytes wait for the writer: protocols that can slow
+        their peers down (TACACS+ over TCP) stop reading until it is False again, so audit
+        records are never dropped for them."""
+        transport = self._transport
+        return transport is not None and transport.get_write_buffer_size() > high
+
     async def close(self, wait_seconds: float = 30.0) -> None:
         """Flush the pipe and close it; a writer of our own is then waited for."""
         transport = self._transport
@@ -136,7 +145,8 @@ class AuditInserter:
         self._sql = f"INSERT INTO audit_log ({columns}) VALUES ({marks})"  # noqa: S608 - constants
         # Word records (TACACS+) fill the JSON columns; PostgreSQL wants the text cast.
         json_mark = mark if self._sqlite else f"CAST({mark} AS JSON)"
-        word_marks = [mark] * (len(WORDS_COLUMNS) - 3) + [json_mark] * 3
+        # ... request, reply, trace (JSON), context (text)
+        word_marks = [mark] * (len(WORDS_COLUMNS) - 4) + [json_mark] * 3 + [mark]
         self._words_sql = (
             f"INSERT INTO audit_log ({', '.join(WORDS_COLUMNS)}) "  # noqa: S608 - constants
             f"VALUES ({', '.join(word_marks)})"

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nac.db.records import AuditRecordIn
-from nac.services.audit import words_item
+from nac.services.audit import DEVICE_ADMIN, words_item
 from nac.services.identity import (
     ChapCredentials,
     MsChapCredentials,
@@ -447,7 +447,27 @@ class TacacsService:
             service=service,
             now=now,
         )
-        decision = evaluate_device_admin(snapshot.policy, ctx, known.identity, command=command)
+        identity = known.identity
+        decision = evaluate_device_admin(
+            snapshot.policy, ctx, identity, command=command, trace=False
+        )
+        nas = ctx.nas
+        # The trace is replayed from this when the record is read (nac.services.audit).
+        replay: tuple[Any, ...] | None = (
+            DEVICE_ADMIN,
+            snapshot.policy_version,
+            now,
+            ev.user,
+            sorted(identity.groups) if identity is not None else [],
+            nas.device_group,
+            nas.location,
+            nas.vendor,
+            "author",
+            service,
+            command,
+            ev.port,
+            ev.rem_addr,
+        )
         reply: dict[str, Any]
         if decision.outcome is not Outcome.ACCEPT:
             data = conn.send_author_response(
@@ -471,6 +491,7 @@ class TacacsService:
                 )
                 reply = {"status": "FAIL", "server_msg": merged.reason}
                 decision = _rejected(decision, merged.reason)
+                replay = None  # not what the policy alone decided: keep the words
             else:
                 data = conn.send_author_response(ev.session_id, merged.status, args=merged.args)
                 reply = {
@@ -486,6 +507,7 @@ class TacacsService:
             decision=decision,
             request=request,
             reply=reply,
+            replay=replay,
         )
         return data
 
@@ -549,6 +571,7 @@ class TacacsService:
         decision: Decision,
         request: dict[str, Any],
         reply: dict[str, Any],
+        replay: tuple[Any, ...] | None = None,
     ) -> None:
         self._audit_words(
             link,
@@ -562,7 +585,8 @@ class TacacsService:
             decision=decision,
             request=request,
             reply=reply,
-            trace=decision.trace_lines(),
+            trace=[f"{decision.reason}"] if not decision.trace else decision.trace_lines(),
+            replay=replay,
         )
 
     def _audit_words(
@@ -580,6 +604,7 @@ class TacacsService:
         request: dict[str, Any],
         reply: dict[str, Any],
         trace: list[str],
+        replay: tuple[Any, ...] | None = None,
     ) -> None:
         key = f"{kind}:{result}"
         self.results[key] = self.results.get(key, 0) + 1
@@ -604,6 +629,7 @@ class TacacsService:
                 request=_pairs(request),
                 reply=_pairs(reply),
                 trace=trace,
+                replay=replay,
             )
         )
 

@@ -175,6 +175,11 @@ def test_ops_shell_and_commands(demo_server: NacServer) -> None:
     denied = wait_audit(demo_server, lambda r: r["method"] == "command" and r["result"] == "reject")
     assert denied["reason"] == "command denied by command set netops rule 4 (reload): reload"
     assert denied["reason_code"] == 12050
+    # The trace is replayed from the stored context when read, and agrees with the decision.
+    trace = denied["trace"]
+    assert trace[-1].startswith("decision: reject (12050"), trace
+    assert any(line.startswith("command netops: deny") and "reload" in line for line in trace)
+    assert not any("replay differs" in line for line in trace), trace
     allowed = wait_audit(
         demo_server,
         lambda r: r["method"] == "command" and r["username"] == "ops" and r["result"] == "accept",
