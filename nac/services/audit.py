@@ -385,6 +385,17 @@ def _remember(contexts: dict[Any, str], context: tuple[Any, ...]) -> str:
     return text
 
 
+def _replayed_lines(row: Any, decision: Decision) -> list[str]:
+    """The replayed decision's trace, saying so if it disagrees with the stored one."""
+    lines = decision.trace_lines()
+    if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
+        lines.append(
+            f"replay differs from the stored decision ({decision.outcome.value}"
+            f" {int(decision.reason_code)}): the trace above may not be what happened"
+        )
+    return lines
+
+
 def display_attributes(
     dictionary: RadiusDictionary, attributes: Iterable[tuple[int, bytes]]
 ) -> list[tuple[str, str]]:
@@ -521,13 +532,7 @@ class AuditRenderer:
         if policy is None:
             return [f"trace not available: policy version {version} is not stored", decision_line]
         decision = self.replay(row, float(ts), ctx_fields, policy)
-        lines = decision.trace_lines()
-        if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
-            lines.append(
-                f"replay differs from the stored decision ({decision.outcome.value}"
-                f" {int(decision.reason_code)}): the trace above may not be what happened"
-            )
-        return lines
+        return _replayed_lines(row, decision)
 
     def _device_admin_trace(self, row: Any, stored: list[Any], decision_line: str) -> list[str]:
         version = stored[1]
@@ -558,13 +563,7 @@ class AuditRenderer:
             attributes={},
         )
         decision = evaluate_device_admin(policy, ctx, identity, command=fields["command"])
-        lines = decision.trace_lines()
-        if decision.outcome.value != row.result or int(decision.reason_code) != row.reason_code:
-            lines.append(
-                f"replay differs from the stored decision ({decision.outcome.value}"
-                f" {int(decision.reason_code)}): the trace above may not be what happened"
-            )
-        return lines
+        return _replayed_lines(row, decision)
 
     def replay(
         self, row: Any, ts: float, fields: dict[str, Any], policy: PolicySnapshot
