@@ -189,6 +189,9 @@ def serve(
     radius_auth_port: Annotated[int | None, typer.Option(help="[default 1812]")] = None,
     radius_acct_port: Annotated[int | None, typer.Option(help="[default 1813]")] = None,
     tacacs_port: Annotated[int | None, typer.Option(help="[default 49; 0 = none]")] = None,
+    tacacs_tls_port: Annotated[
+        int | None, typer.Option(help="TACACS+ over TLS (RFC 9887) [default 300; 0 = none]")
+    ] = None,
     web_port: Annotated[int | None, typer.Option(help="[default 8080]")] = None,
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Seed demo data into an empty database.")
@@ -211,6 +214,7 @@ def serve(
         radius_auth_port=radius_auth_port,
         radius_acct_port=radius_acct_port,
         tacacs_port=tacacs_port,
+        tacacs_tls_port=tacacs_tls_port,
         web_port=web_port,
         demo=demo,
         log_level=log_level,
@@ -263,6 +267,8 @@ def check(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = Non
     _out(f"radius acct udp {host}:{settings.radius_acct_port}")
     if settings.tacacs_port:
         _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
+    if settings.tacacs_tls_port:
+        _out(f"tacacs+ tls tcp {host}:{settings.tacacs_tls_port}")
     _out(f"web http tcp {host}:{settings.web_port}")
     _out(_check_pki(settings, warnings))
     ports = [settings.radius_auth_port, settings.radius_acct_port]

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -30,6 +31,7 @@ from nac.db import crud
 from nac.db.bootstrap import open_storage
 from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn, AuditRecordIn
+from nac.pki import configured_pki
 from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
 from nac.services.eap_service import EapService, ensure_pki
 from nac.services.radius_service import RadiusService
@@ -101,7 +103,8 @@ class Worker:
     audit_conn: Connection | None = None  # this worker's pipe to the shared audit writer
     # This worker's members of the shared auth and accounting port groups (bind_shared).
     sockets: tuple[socket.socket, socket.socket] | None = None
-    tacacs_sock: socket.socket | None = None  # this worker's TACACS+ listening socket
+    # This worker's TACACS+ listening sockets: plain (obfuscated) and TLS (RFC 9887).
+    tacacs_socks: tuple[socket.socket | None, socket.socket | None] = (None, None)
 
     @property
     def name(self) -> str:
@@ -168,7 +171,8 @@ def _serve_workers(settings: Settings) -> int:
     acct_socks = _bind_shared(
         settings.bind, settings.radius_acct_port, settings.workers, "accounting"
     )
-    tacacs_socks = _bind_tacacs(settings, settings.workers)
+    tacacs_socks = _bind_tacacs(settings, settings.tacacs_port, settings.workers)
+    tls_socks = _bind_tacacs(settings, settings.tacacs_tls_port, settings.workers)
     # One audit writer for all workers (one SQLite file wants one writer), one pipe each.
     writer = AuditWriterProcess(settings=settings, pipes=settings.workers)
     conns = writer.start()
@@ -186,16 +190,20 @@ def _serve_workers(settings: Settings) -> int:
             code = 1
             try:
                 mine = (auth_socks[index], acct_socks[index])
-                for other, sock in enumerate(tacacs_socks):
-                    if other != index:
-                        sock.close()
+                for socks in (tacacs_socks, tls_socks):
+                    for other, sock in enumerate(socks):
+                        if other != index:
+                            sock.close()
                 worker = Worker(
                     index,
                     settings.workers,
                     ready_w,
                     conns[index],
                     mine,
-                    tacacs_socks[index] if tacacs_socks else None,
+                    (
+                        tacacs_socks[index] if tacacs_socks else None,
+                        tls_socks[index] if tls_socks else None,
+                    ),
                 )
                 code = _loop_run(_serve(settings, worker))
             except NacError as exc:
@@ -210,7 +218,7 @@ def _serve_workers(settings: Settings) -> int:
         conn.close()  # the writer sees the end of its input when the last worker closes
     for sock in (*auth_socks, *acct_socks):
         sock.close()  # each worker holds its own
-    for sock in tacacs_socks:
+    for sock in (*tacacs_socks, *tls_socks):
         sock.close()
 
     stopping = False
@@ -332,7 +340,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 worker.sockets[1] if worker.sockets else None,
             )
         )
-        tacacs_listener = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
+        tacacs_listeners = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
     except StartupError:
         for transport, _ in listeners:
             transport.close()
@@ -352,10 +360,12 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         sockname = transport.get_extra_info("sockname")
         if worker.index == 0:
             log.info("listening on udp %s port %s", sockname[0], sockname[1])
-    if tacacs_listener is not None and tacacs_listener.server is not None and worker.index == 0:
-        for sock in tacacs_listener.server.sockets:
-            name = sock.getsockname()
-            log.info("listening on tcp %s port %s (TACACS+)", name[0], name[1])
+    for tacacs_listener in tacacs_listeners:
+        if tacacs_listener.server is not None and worker.index == 0:
+            what = "TACACS+ over TLS" if tacacs_listener.tls else "TACACS+"
+            for sock in tacacs_listener.server.sockets:
+                name = sock.getsockname()
+                log.info("listening on tcp %s port %s (%s)", name[0], name[1], what)
     version = store.current.version if store.current else "?"
     if worker.ready_fd is None:
         log.info("nac ready (node %s, configuration version %s)", settings.node_name, version)
@@ -370,7 +380,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         transport.close()
     for _, protocol in listeners:
         await protocol.drain()
-    if tacacs_listener is not None:
+    for tacacs_listener in tacacs_listeners:
         await tacacs_listener.close()
     await tacacs_accounting.close()
     await accounting.close()
@@ -414,7 +424,7 @@ async def _listen(
 
 
 def _tacacs_listener(
-    settings: Settings, tacacs: TacacsService, audit_pipe: AuditPipe
+    settings: Settings, tacacs: TacacsService, audit_pipe: AuditPipe, *, tls: bool
 ) -> TacacsListener:
     def congested() -> bool:
         # Above the high mark, hold reading until the pipe is down to the low mark.
@@ -424,6 +434,7 @@ def _tacacs_listener(
         device_for=tacacs.device_for,
         handler=tacacs.handle,
         on_event=tacacs.on_event,
+        tls=tls,
         max_connections=settings.tacacs_max_connections,
         max_per_device=settings.tacacs_max_per_device,
         idle_timeout=settings.tacacs_idle_timeout,
@@ -434,42 +445,65 @@ def _tacacs_listener(
 
 async def _listen_tacacs(
     settings: Settings, tacacs: TacacsService, worker: Worker, audit_pipe: AuditPipe
-) -> TacacsListener | None:
-    """The TACACS+ listener, or None when disabled (port 0) or not allowed (a port below
-    1024 without the privilege: said once, and RADIUS goes on)."""
-    if not settings.tacacs_port:
-        return None
-    listener = _tacacs_listener(settings, tacacs, audit_pipe)
-    if worker.tacacs_sock is not None:
-        await listener.start(settings.bind, settings.tacacs_port, sock=worker.tacacs_sock)
-        return listener
-    if worker.count > 1:
-        return None  # the parent could not bind it (and said why)
+) -> list[TacacsListener]:
+    """The TACACS+ listeners: obfuscated on ``tacacs_port``, TLS 1.3 (RFC 9887) on
+    ``tacacs_tls_port``. One is left out when its port is 0, or below 1024 without the
+    privilege (said once; RADIUS goes on)."""
+    out: list[TacacsListener] = []
+    for port, tls, sock in (
+        (settings.tacacs_port, False, worker.tacacs_socks[0]),
+        (settings.tacacs_tls_port, True, worker.tacacs_socks[1]),
+    ):
+        if not port or (worker.count > 1 and sock is None):
+            continue  # off, or the parent could not bind it (and said why)
+        context = tacacs_tls_context(settings) if tls else None
+        listener = _tacacs_listener(settings, tacacs, audit_pipe, tls=tls)
+        try:
+            await listener.start(settings.bind, port, sock=sock, ssl_context=context)
+        except OSError as exc:
+            if exc.errno == errno.EACCES:
+                log.warning("%s", _tacacs_denied(port, tls))
+                continue
+            for started in out:
+                await started.close()
+            what = "TACACS+ over TLS" if tls else "TACACS+"
+            raise _tcp_error(what, settings.bind, port, exc) from None
+        out.append(listener)
+    return out
+
+
+def tacacs_tls_context(settings: Settings) -> ssl.SSLContext:
+    """RFC 9887: TLS 1.3 or later, the device's certificate required and checked against the
+    EAP CA (the built-in one, or ``eap_ca_cert``); the server shows the EAP server
+    certificate. The device is then found by the name in its certificate."""
+    pki = configured_pki(settings)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.verify_mode = ssl.CERT_REQUIRED
     try:
-        await listener.start(settings.bind, settings.tacacs_port)
-    except OSError as exc:
-        if exc.errno == errno.EACCES:
-            log.warning("%s", _tacacs_denied(settings))
-            return None
-        raise _tcp_error("TACACS+", settings.bind, settings.tacacs_port, exc) from None
-    return listener
+        context.load_verify_locations(cafile=str(pki.paths.ca_cert))
+        context.load_cert_chain(str(pki.paths.server_cert), str(pki.paths.server_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot set up TACACS+ over TLS: {exc}") from None
+    return context
 
 
-def _tacacs_denied(settings: Settings) -> str:
+def _tacacs_denied(port: int, tls: bool) -> str:
+    what, flag = ("TACACS+ over TLS", "--tacacs-tls-port") if tls else ("TACACS+", "--tacacs-port")
     return (
-        f"TACACS+ not listening: tcp port {settings.tacacs_port} needs root or "
-        "CAP_NET_BIND_SERVICE (give --tacacs-port a port above 1023, or 0 for none)"
+        f"{what} not listening: tcp port {port} needs root or "
+        f"CAP_NET_BIND_SERVICE (give {flag} a port above 1023, or 0 for none)"
     )
 
 
-def _bind_tacacs(settings: Settings, workers: int) -> list[socket.socket]:
+def _bind_tacacs(settings: Settings, port: int, workers: int) -> list[socket.socket]:
     """One TACACS+ listening socket per worker on the same port (SO_REUSEPORT): the kernel
     spreads new connections over them, where one shared socket lets the busiest worker
     take most of them. Empty when TACACS+ is off or the port is not allowed."""
-    if not settings.tacacs_port:
+    if not port:
         return []
     infos = socket.getaddrinfo(
-        settings.bind, settings.tacacs_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        settings.bind, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
     family, socktype, proto, _, sockaddr = infos[0]
     socks: list[socket.socket] = []
@@ -491,9 +525,9 @@ def _bind_tacacs(settings: Settings, workers: int) -> list[socket.socket]:
         for sock in socks:
             sock.close()
         if exc.errno == errno.EACCES:
-            log.warning("%s", _tacacs_denied(settings))
+            log.warning("%s", _tacacs_denied(port, port == settings.tacacs_tls_port))
             return []
-        raise _tcp_error("TACACS+", settings.bind, settings.tacacs_port, exc) from None
+        raise _tcp_error("TACACS+", settings.bind, port, exc) from None
     return socks
 
 

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     radius_auth_port: int = 1812
     radius_acct_port: int = 1813
     tacacs_port: int = 49  # 0: no TACACS+ listener
+    tacacs_tls_port: int = 300  # TACACS+ over TLS 1.3 (RFC 9887); 0: none
     tacacs_idle_timeout: float = 600.0  # seconds without a packet before a connection closes
     tacacs_max_connections: int = 8192
     tacacs_max_per_device: int = 4096
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-65535")
         return value
 
-    @field_validator("tacacs_port")
+    @field_validator("tacacs_port", "tacacs_tls_port")
     @classmethod
     def _optional_port(cls, value: int) -> int:
         if not 0 <= value <= 65535:

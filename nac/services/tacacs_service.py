@@ -93,6 +93,15 @@ def _pairs(fields: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def certificate_names(certificate: dict[str, Any]) -> list[str]:
+    """The CN and the DNS subject alternative names of a peer certificate as ``ssl`` gives it."""
+    names = [
+        value for rdn in certificate.get("subject", ()) for key, value in rdn if key == "commonName"
+    ]
+    names += [value for kind, value in certificate.get("subjectAltName", ()) if kind == "DNS"]
+    return names
+
+
 def _acct_kind(flags: AcctFlag) -> str:
     if flags & AcctFlag.STOP:
         return "stop"
@@ -126,6 +135,18 @@ class TacacsService:
     # -- devices ------------------------------------------------------------------------
 
     def device_for(self, ip: str, certificate: dict[str, Any] | None) -> DeviceConfig | None:
+        """The device a connection comes from: by its address (most specific CIDR), or over
+        TLS (RFC 9887) by its verified certificate: the NAS client whose name is the
+        certificate's CN or one of its DNS names. A TLS connection needs no key."""
+        if certificate is not None:
+            current = self._snapshot()
+            if current is None:
+                return None
+            for name in certificate_names(certificate):
+                entry = self._by_name.get(name)
+                if entry is not None:
+                    return DeviceConfig(name=entry.name, keys=())
+            return None
         snapshot = self._store.current
         if snapshot is None:
             return None

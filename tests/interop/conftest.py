@@ -51,6 +51,7 @@ class NacServer:
     proc: subprocess.Popen[str] | None = None
     log_path: Path = field(init=False)
     tacacs_port: int = field(default_factory=free_tcp_port)
+    tacacs_tls_port: int = field(default_factory=free_tcp_port)
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -85,6 +86,8 @@ class NacServer:
             str(self.acct_port),
             "--tacacs-port",
             str(self.tacacs_port),
+            "--tacacs-tls-port",
+            str(self.tacacs_tls_port),
             "--log-level",
             "info",
             *extra,

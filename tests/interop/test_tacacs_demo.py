@@ -225,3 +225,58 @@ def test_wrong_key_gets_no_answer_and_a_bad_key_log(demo_server: NacServer) -> N
     # The server is fine afterwards.
     ok = tacacs_client(demo_server, "admin", "authenticate", "-p", "admin-pass")
     assert "status: PASS" in ok.stdout
+
+
+def _tls_exchange(
+    server: NacServer, cert_dir: Path, name: str, *, obfuscated: bool = False
+) -> tuple[int | None, bytes]:
+    """One PAP login over TLS 1.3 (RFC 9887) with a device certificate ``name`` issued by
+    the built-in CA; returns (reply status or None if closed, raw reply header flags)."""
+    import socket
+    import ssl
+
+    from tacacs.constants import AuthenService, AuthenType, HeaderFlag
+    from tacacs.packet import AuthenStart, decode_packet, encode_packet, pull_header
+
+    ca = server.cli("pki", "export-ca").stdout
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca)
+    context.check_hostname = False
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(str(cert_dir / f"{name}.crt"), str(cert_dir / f"{name}.key"))
+    start = AuthenStart(
+        1, 1, AuthenType.PAP, AuthenService.LOGIN, b"admin", b"tty1", b"10.1.1.1", b"admin-pass"
+    )
+    flags, key = (0, SECRET.encode()) if obfuscated else (int(HeaderFlag.UNENCRYPTED), None)
+    raw = socket.create_connection(("127.0.0.1", server.tacacs_tls_port), timeout=5)
+    with context.wrap_socket(raw) as tls:
+        assert tls.version() == "TLSv1.3"
+        tls.sendall(
+            encode_packet(start, version=0xC1, seq_no=1, session_id=4711, key=key, flags=flags)
+        )
+        try:
+            head = tls.recv(12)
+        except (OSError, ssl.SSLError):  # aborted by the server
+            return None, b""
+        if len(head) < 12:
+            return None, b""
+        header = pull_header(head)
+        body = b""
+        while len(body) < header.length:
+            body += tls.recv(header.length - len(body))
+        _, reply = decode_packet(head + body, None)
+        return int(reply.status), bytes([header.flags])
+
+
+def test_tacacs_over_tls(demo_server: NacServer, tmp_path: Path) -> None:
+    """RFC 9887: the device is found by its certificate (CN = the NAS client's name), no
+    obfuscation, the UNENCRYPTED flag required; a certificate naming no device is closed."""
+    for name in ("lab-switch", "stranger"):
+        demo_server.cli(
+            "pki", "issue", name, "--out", str(tmp_path), "--p12-password-stdin", input="p12-pass\n"
+        )
+    status, flags = _tls_exchange(demo_server, tmp_path, "lab-switch")
+    assert status == 1 and flags[0] & 0x01  # PASS, answered unobfuscated
+    status, _ = _tls_exchange(demo_server, tmp_path, "lab-switch", obfuscated=True)
+    assert status == 7  # ERROR: obfuscation over TLS is refused
+    status, _ = _tls_exchange(demo_server, tmp_path, "stranger")
+    assert status is None  # no device of that name: closed
