@@ -25,7 +25,6 @@ is measured in this run.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import selectors
@@ -59,6 +58,7 @@ from radius_pap import (
     audit_rows,
     free_udp_port,
     machine_busy_seconds,
+    write_report,
 )
 
 from nac.pki import Pki
@@ -1362,9 +1362,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "verdict": summary,
     }
-    path = OUT_DIR / f"eap-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"summary written to {path}")
+    write_report("eap", stamp, report)
     return 0
 
 

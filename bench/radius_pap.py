@@ -581,6 +581,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def write_report(name: str, stamp: str, report: dict[str, Any]) -> Path:
+    """The run's summary as bench/out/NAME-STAMP.json (shared by the benchmarks)."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"summary written to {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGINT and SIGTERM unwind so the finally blocks stop the servers (SIGINT is set
@@ -634,9 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "verdict": summary,
     }
-    path = OUT_DIR / f"radius_pap-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"summary written to {path}")
+    write_report("radius_pap", stamp, report)
     return 0
 
 

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Final, TypeVar
 
 from policy.commands import authorize_command, normalize_command
-from policy.conditions import Condition
+from policy.conditions import AllOf, AnyOf, Condition, Leaf, Not
 from policy.model import (
     REASON_WORDS,
     AccessContext,
@@ -48,7 +48,7 @@ from policy.rules import (
     RuleState,
 )
 
-__all__ = ["evaluate", "evaluate_device_admin"]
+__all__ = ["evaluate", "evaluate_device_admin", "uses_time"]
 
 _Ruled = TypeVar("_Ruled", PolicySet, AuthorizationRule)
 
@@ -440,3 +440,27 @@ def _reject(
         authn,
         command,
     )
+
+
+def uses_time(snapshot: PolicySnapshot) -> bool:
+    """True when some condition reads the clock (``time``): only then can the same request
+    get a different decision under the same snapshot (callers may memoize otherwise)."""
+
+    def walk(cond: Condition | None) -> bool:
+        if cond is None:
+            return False
+        if isinstance(cond, Leaf):
+            return cond.attr == "time"
+        if isinstance(cond, AllOf | AnyOf):
+            return any(walk(c) for c in cond.children)
+        if isinstance(cond, Not):
+            return walk(cond.child)
+        return True  # a kind this walk does not know: assume the worst
+
+    for ps in snapshot.policy_sets:
+        conditions = [ps.condition]
+        conditions += [r.condition for r in ps.authentication]
+        conditions += [r.condition for r in ps.authorization]
+        if any(walk(c) for c in conditions):
+            return True
+    return False

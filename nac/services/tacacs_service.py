@@ -38,7 +38,7 @@ from nac.services.identity import (
 )
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
 from nac.services.writer import BatchWriter
-from policy.engine import evaluate, evaluate_device_admin
+from policy.engine import evaluate, evaluate_device_admin, uses_time
 from policy.model import AccessContext, AuthnStatus, Decision, NasInfo, Outcome, ReasonCode
 from tacacs.aio import DeviceConfig, Link
 from tacacs.args import AVPair, authorize_args, get_value
@@ -129,6 +129,8 @@ class TacacsService:
         self._for: RuntimeSnapshot | None = None
         self._resolver: SnapshotResolver | None = None
         self._by_name: dict[str, ClientEntry] = {}
+        self._nas: dict[tuple[str, str], NasInfo] = {}
+        self._decisions: dict[tuple[str | None, ...], Decision] | None = None
         self.results: dict[str, int] = {}
         self._bad_key_logged: dict[str, float] = {}
 
@@ -161,6 +163,11 @@ class TacacsService:
             self._for = snapshot
             self._resolver = SnapshotResolver(snapshot)
             self._by_name = {c.name: c for c in snapshot.clients}
+            self._nas = {}
+            # Device-admin decisions are pure functions of the request under one snapshot
+            # unless a condition reads the clock: then they are remembered (automation runs
+            # the same commands again and again).
+            self._decisions = None if uses_time(snapshot.policy) else {}
         return snapshot, self._resolver
 
     def on_event(self, link: Link | None, event: Event | str) -> None:
@@ -231,14 +238,7 @@ class TacacsService:
         credentials: object | None = None,
         now: float,
     ) -> AccessContext:
-        base = entry.nas if entry is not None else NasInfo(name=link.device.name, ip="")
-        nas = NasInfo(
-            name=base.name,
-            ip=link.peer[0],
-            device_group=base.device_group,
-            location=base.location,
-            vendor=base.vendor,
-        )
+        nas = self._nas_info(link, entry)
         return AccessContext(
             protocol="tacacs",
             now=datetime.fromtimestamp(now, UTC),
@@ -250,6 +250,23 @@ class TacacsService:
             tacacs_service=service,
             credentials=credentials,
         )
+
+    def _nas_info(self, link: Link, entry: ClientEntry | None) -> NasInfo:
+        key = (link.device.name, link.peer[0])
+        nas = self._nas.get(key)
+        if nas is None:
+            base = entry.nas if entry is not None else NasInfo(name=link.device.name, ip="")
+            nas = NasInfo(
+                name=base.name,
+                ip=link.peer[0],
+                device_group=base.device_group,
+                location=base.location,
+                vendor=base.vendor,
+            )
+            if len(self._nas) > 10_000:
+                self._nas.clear()
+            self._nas[key] = nas
+        return nas
 
     # -- authentication -----------------------------------------------------------------
 
@@ -458,21 +475,29 @@ class TacacsService:
                 trace=[f"identity internal_users: no match - {known.reason}"],
             )
             return data
-        ctx = self._context(
-            link,
-            entry,
-            method="author",
-            user=ev.user,
-            port=ev.port,
-            rem_addr=ev.rem_addr,
-            service=service,
-            now=now,
-        )
         identity = known.identity
-        decision = evaluate_device_admin(
-            snapshot.policy, ctx, identity, command=command, trace=False
-        )
-        nas = ctx.nas
+        memo = self._decisions
+        key = (link.device.name, ev.user, service, command, ev.port, ev.rem_addr)
+        decision = memo.get(key) if memo is not None else None
+        if decision is None:
+            ctx = self._context(
+                link,
+                entry,
+                method="author",
+                user=ev.user,
+                port=ev.port,
+                rem_addr=ev.rem_addr,
+                service=service,
+                now=now,
+            )
+            decision = evaluate_device_admin(
+                snapshot.policy, ctx, identity, command=command, trace=False
+            )
+            if memo is not None:
+                if len(memo) > 50_000:
+                    memo.clear()
+                memo[key] = decision
+        nas = self._nas_info(link, entry)
         # The trace is replayed from this when the record is read (nac.services.audit).
         replay: tuple[Any, ...] | None = (
             DEVICE_ADMIN,

@@ -484,3 +484,27 @@ def test_a_shell_is_granted_only_to_netadmins_and_netops(groups: frozenset[str],
         assert (d.outcome is Outcome.ACCEPT) is d.command.permitted
     else:
         assert d.outcome is Outcome.REJECT and d.reason_code == 12020 and d.command is None
+
+
+def test_uses_time_finds_clock_conditions_at_any_depth() -> None:
+    from nac.db.defaults import demo_policy
+    from policy.compile import compile_policy
+    from policy.engine import uses_time
+
+    sources = {"internal_users", "endpoints"}
+    doc = demo_policy()
+    assert uses_time(compile_policy(doc, identity_sources=sources)) is False
+    rule = doc["policy_sets"][1]["authorization"][1]
+    rule["condition"] = {
+        "all": [
+            rule["condition"],
+            {
+                "not": {
+                    "attr": "time",
+                    "op": "time_window",
+                    "value": {"start": "00:00", "end": "06:00"},
+                }
+            },
+        ]
+    }
+    assert uses_time(compile_policy(doc, identity_sources=sources)) is True
