@@ -454,7 +454,7 @@ class TacacsService:
             "port": ev.port,
             "rem_addr": ev.rem_addr,
             "priv_lvl": ev.priv_lvl,
-            "args": [str(a) for a in args],
+            "args": [a.decode("utf-8", "surrogateescape") for a in ev.request.args],
         }
         known = resolver.known_user(ev.user)
         if known.status is not AuthnStatus.OK:  # the identity source says no: FAIL at once
