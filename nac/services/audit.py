@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -145,8 +146,7 @@ WORDS_COLUMNS: tuple[str, ...] = (
 # context (``DEVICE_ADMIN_FIELDS``, after the marker and the policy version) is stored and
 # the reader replays ``evaluate_device_admin`` for the trace, as for RADIUS.
 DEVICE_ADMIN = "tacacs-device-admin"
-DEVICE_ADMIN_FIELDS: tuple[str, ...] = (
-    "ts",
+DEVICE_ADMIN_FIELDS: tuple[str, ...] = (  # the time is the row's own ``ts``
     "user",
     "groups",
     "nas_group",
@@ -214,18 +214,38 @@ def is_words(item: Sequence[Any]) -> bool:
     return bool(context) and context[0] == WORDS
 
 
-def words_row(item: Sequence[Any], *, sqlite: bool) -> tuple[Any, ...]:
-    """A words item as the values of ``WORDS_COLUMNS`` (JSON columns as JSON text)."""
+def words_row(
+    item: Sequence[Any], *, sqlite: bool, memo: dict[Any, str] | None = None
+) -> tuple[Any, ...]:
+    """A words item as the values of ``WORDS_COLUMNS`` (JSON columns as JSON text).
+
+    ``memo`` keeps the JSON of request, reply and replay values seen before: a device sends
+    the same requests again and again (hashable ones only: tuples, as the service makes them).
+    """
     ts = item[0]
     _, trace, replay = item[_CONTEXT]
+    dumps = json.dumps if memo is None else partial(_memo_json, memo)
     return (
         _sqlite_ts(ts) if sqlite else _aware_ts(ts),
         *item[1:_REQUEST],
-        json.dumps(item[_REQUEST]),
-        json.dumps(item[_REPLY]),
+        dumps(item[_REQUEST]),
+        dumps(item[_REPLY]),
         None if replay is not None else json.dumps(list(trace)),
-        None if replay is None else json.dumps(replay, separators=(",", ":")),
+        None if replay is None else dumps(replay),
     )
+
+
+def _memo_json(memo: dict[Any, str], value: Any) -> str:
+    try:
+        return memo[value]
+    except KeyError:
+        text = json.dumps(value)
+    except TypeError:  # not hashable
+        return json.dumps(value)
+    if len(memo) > 50_000:
+        memo.clear()
+    memo[value] = text
+    return text
 
 
 _VSA = int(AttrType.VendorSpecific)
@@ -352,6 +372,11 @@ def _sqlite_ts(ts: float) -> str:
 
 def _aware_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """A row's timestamp as aware UTC (UTCDateTime gives aware values; be sure)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def stored_row(
@@ -542,7 +567,7 @@ class AuditRenderer:
             return [f"trace not available: policy version {version} is not stored", decision_line]
         ctx = AccessContext(
             protocol="tacacs",
-            now=datetime.fromtimestamp(float(fields["ts"]), UTC),
+            now=_aware(row.ts),
             nas=NasInfo(
                 name=row.nas_name or "",
                 ip=row.nas_ip or "",

@@ -142,6 +142,7 @@ class AuditInserter:
         columns = ", ".join(STORED_COLUMNS)
         marks = ", ".join([mark] * len(STORED_COLUMNS))
         self._contexts: dict[Any, str] = {}
+        self._words_memo: dict[Any, str] = {}
         self._sql = f"INSERT INTO audit_log ({columns}) VALUES ({marks})"  # noqa: S608 - constants
         # Word records (TACACS+) fill the JSON columns; PostgreSQL wants the text cast.
         json_mark = mark if self._sqlite else f"CAST({mark} AS JSON)"
@@ -157,7 +158,7 @@ class AuditInserter:
         sqlite = self._sqlite
         contexts = self._contexts
         return [
-            (words_row(item, sqlite=sqlite),)
+            (words_row(item, sqlite=sqlite, memo=self._words_memo),)
             if is_words(item)
             else stored_row(item, sqlite=sqlite, contexts=contexts)
             for item in items

@@ -81,16 +81,16 @@ def _service_name(service: int) -> str:
         return str(service)
 
 
-def _pairs(fields: dict[str, Any]) -> list[list[str]]:
+def _pairs(fields: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """Request or reply fields as (name, value) rows, as RADIUS attributes are shown; each
-    argument (``args``) its own ``arg`` row."""
-    out: list[list[str]] = []
+    argument (``args``) its own ``arg`` row. Tuples: the audit writer memoizes their JSON."""
+    out: list[tuple[str, str]] = []
     for name, value in fields.items():
         if name == "args":
-            out.extend(["arg", str(a)] for a in value)
+            out.extend(("arg", str(a)) for a in value)
         else:
-            out.append([name, str(value)])
-    return out
+            out.append((name, str(value)))
+    return tuple(out)
 
 
 def certificate_names(certificate: dict[str, Any]) -> list[str]:
@@ -502,9 +502,8 @@ class TacacsService:
         replay: tuple[Any, ...] | None = (
             DEVICE_ADMIN,
             snapshot.policy_version,
-            now,
             ev.user,
-            sorted(identity.groups) if identity is not None else [],
+            tuple(sorted(identity.groups)) if identity is not None else (),
             nas.device_group,
             nas.location,
             nas.vendor,
@@ -592,7 +591,7 @@ class TacacsService:
                     "args": args,
                 }
             ),
-            reply=[["status", "SUCCESS"]],
+            reply=(("status", "SUCCESS"),),
             trace=[summary],
         )
         stored = self._accounting.submit_wait(record)

@@ -298,7 +298,7 @@ async def test_accounting_is_answered_after_it_is_stored(served: Served) -> None
     reply = await c.exchange(req, session_id=_sid())
     assert reply.status == 1  # SUCCESS
     (record,) = served.accounting.records
-    assert record.result == "start" and ["arg", "task_id=7"] in record.request
+    assert record.result == "start" and ("arg", "task_id=7") in record.request
     c.close()
 
 
