@@ -146,6 +146,7 @@ WORDS_COLUMNS: tuple[str, ...] = (
 # context (``DEVICE_ADMIN_FIELDS``, after the marker and the policy version) is stored and
 # the reader replays ``evaluate_device_admin`` for the trace, as for RADIUS.
 DEVICE_ADMIN = "tacacs-device-admin"
+TACACS_LOGIN = "tacacs-login"  # a TACACS+ authentication, replayed with ``evaluate``
 DEVICE_ADMIN_FIELDS: tuple[str, ...] = (  # the time is the row's own ``ts``
     "user",
     "groups",
@@ -158,6 +159,7 @@ DEVICE_ADMIN_FIELDS: tuple[str, ...] = (  # the time is the row's own ``ts``
     "port",
     "rem_addr",
 )
+TACACS_LOGIN_FIELDS: tuple[str, ...] = (*DEVICE_ADMIN_FIELDS, "authn")  # + authn_record(...)
 
 
 def words_item(
@@ -544,7 +546,7 @@ class AuditRenderer:
         decision_line = f"decision: {row.result} ({row.reason_code} {row.reason})"
         try:
             stored = json.loads(row.context)
-            if stored and stored[0] == DEVICE_ADMIN:
+            if stored and stored[0] in (DEVICE_ADMIN, TACACS_LOGIN):
                 return self._device_admin_trace(row, stored, decision_line)
             ts, *context = stored
             ctx_fields = dict(zip(CONTEXT_FIELDS, context, strict=True))
@@ -560,8 +562,12 @@ class AuditRenderer:
         return _replayed_lines(row, decision)
 
     def _device_admin_trace(self, row: Any, stored: list[Any], decision_line: str) -> list[str]:
+        """TACACS+: a login (``evaluate`` with the recorded identity answer) or an
+        authorization (``evaluate_device_admin``) replayed from its stored context."""
+        login = stored[0] == TACACS_LOGIN
         version = stored[1]
-        fields = dict(zip(DEVICE_ADMIN_FIELDS, stored[2:], strict=True))
+        names = TACACS_LOGIN_FIELDS if login else DEVICE_ADMIN_FIELDS
+        fields = dict(zip(names, stored[2:], strict=True))
         policy = self.policy(int(version))
         if policy is None:
             return [f"trace not available: policy version {version} is not stored", decision_line]
@@ -587,7 +593,10 @@ class AuditRenderer:
             groups=frozenset(fields["groups"]),
             attributes={},
         )
-        decision = evaluate_device_admin(policy, ctx, identity, command=fields["command"])
+        if login:
+            decision = evaluate(policy, ctx, _Recorded(_authn_result(fields["authn"])))
+        else:
+            decision = evaluate_device_admin(policy, ctx, identity, command=fields["command"])
         return _replayed_lines(row, decision)
 
     def replay(

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nac.db.records import AuditRecordIn
-from nac.services.audit import DEVICE_ADMIN, words_item
+from nac.services.audit import DEVICE_ADMIN, TACACS_LOGIN, authn_record, words_item
 from nac.services.identity import (
     ChapCredentials,
     MsChapCredentials,
@@ -320,13 +320,31 @@ class TacacsService:
             credentials=credentials,
             now=now,
         )
-        decision = evaluate(snapshot.policy, ctx, resolver)
+        decision = evaluate(snapshot.policy, ctx, resolver, trace=False)
         if decision.outcome is Outcome.ACCEPT:
             status = AuthenStatus.PASS
             data = conn.send_authen_reply(ev.session_id, status)
         else:
             status = AuthenStatus.FAIL
             data = conn.send_authen_reply(ev.session_id, status, server_msg=_FAILED_MSG)
+        nas = ctx.nas
+        identity = decision.identity
+        # The trace is replayed from this when the record is read (nac.services.audit).
+        replay = (
+            TACACS_LOGIN,
+            snapshot.policy_version,
+            ev.user,
+            tuple(sorted(identity.groups)) if identity is not None else (),
+            nas.device_group,
+            nas.location,
+            nas.vendor,
+            method,
+            ctx.tacacs_service,
+            None,
+            ev.port,
+            ev.rem_addr,
+            authn_record(decision.authn),
+        )
         self._audit_decision(
             link,
             now,
@@ -336,6 +354,7 @@ class TacacsService:
             decision=decision,
             request=self._authen_request(ev),
             reply={"status": status.name},
+            replay=replay,
         )
         return data
 

@@ -100,6 +100,10 @@ def test_wrong_password_fails_with_the_reason_in_the_audit(demo_server: NacServe
     assert "status: PASS" not in res.stdout
     rec = wait_audit(demo_server, lambda r: r["username"] == "ops" and r["result"] == "reject")
     assert rec["reason_code"] == 12011 and rec["reason"] == "wrong password"
+    # Replayed from the stored context and the identity source's recorded answer.
+    assert rec["trace"][-1] == "decision: reject (12011 wrong password)", rec["trace"]
+    assert any(line.startswith("policy_set device-admin: match") for line in rec["trace"])
+    assert not any("replay differs" in line for line in rec["trace"])
 
 
 def test_perl_authen_tacacsplus(demo_server: NacServer) -> None:
