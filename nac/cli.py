@@ -36,6 +36,8 @@ from nac.db import crud
 from nac.db.engine import create_engines, describe_db_error
 from nac.db.models import (
     AccountingSession,
+    AdminCreate,
+    AdminUpdate,
     AuditLog,
     EndpointCreate,
     GroupCreate,
@@ -69,6 +71,9 @@ client_app = typer.Typer(help="NAS clients (switches, APs, VPN gateways).", no_a
 endpoint_app = typer.Typer(help="Known endpoints (MAC addresses).", no_args_is_help=True)
 policy_app = typer.Typer(help="The access policy document.", no_args_is_help=True)
 audit_app = typer.Typer(help="The decision log.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Web console administrators (not network users).", no_args_is_help=True
+)
 pki_app = typer.Typer(
     help="The built-in certificate authority for 802.1X (EAP-TLS, PEAP, EAP-TTLS).",
     no_args_is_help=True,
@@ -79,6 +84,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(admin_app, name="admin")
 app.add_typer(pki_app, name="pki")
 
 # --- options every command takes -----------------------------------------------------------
@@ -192,7 +198,9 @@ def serve(
     tacacs_tls_port: Annotated[
         int | None, typer.Option(help="TACACS+ over TLS (RFC 9887) [default 300; 0 = none]")
     ] = None,
-    web_port: Annotated[int | None, typer.Option(help="[default 8080]")] = None,
+    web_port: Annotated[
+        int | None, typer.Option(help="Web console and REST API [default 8080; 0 = none]")
+    ] = None,
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Seed demo data into an empty database.")
     ] = None,
@@ -205,7 +213,7 @@ def serve(
         typer.Option(help="RADIUS worker processes sharing the ports (SO_REUSEPORT) [default 1]."),
     ] = None,
 ) -> None:
-    """Run the servers (RADIUS auth and accounting; TACACS+ and web as they land)."""
+    """Run the servers: RADIUS auth and accounting, TACACS+, the web console."""
     settings = _settings(
         data_dir,
         db,
@@ -686,6 +694,71 @@ def policy_versions(
     _table(
         ("VERSION", "CREATED", "AUTHOR", "COMMENT"),
         [(str(r.version), _ts(r.created_at), r.author or "-", r.comment) for r in rows],
+    )
+
+
+# --- console admins ------------------------------------------------------------------------
+
+
+@admin_app.command("add")
+def admin_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin|operator|auditor.")] = "auditor",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a console admin (password from --password-stdin, else a generated one shown once)."""
+    from nac.core.passwords import generate_password
+
+    settings = _settings(data_dir, db, config)
+    generated = not password_stdin
+    password = generate_password() if generated else _read_stdin_line("password")
+    admin = AdminCreate(name=name, role=role, password=password)
+    created = _run_db(settings, lambda session, _: crud.create_admin(session, admin=admin))
+    _out(f"admin {created.name} added (role {created.role})")
+    if generated:
+        _out(f"password (shown once): {password}")
+
+
+@admin_app.command("passwd")
+def admin_passwd(
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a console admin's password (from --password-stdin, else a generated one shown once).
+    Sessions already open in a running console last until they expire or log out."""
+    from nac.core.passwords import generate_password
+
+    settings = _settings(data_dir, db, config)
+    generated = not password_stdin
+    password = generate_password() if generated else _read_stdin_line("password")
+    update = AdminUpdate(password=password)
+    _run_db(settings, lambda session, _: crud.update_admin(session, name=name, update=update))
+    _out(f"password of admin {name} changed")
+    if generated:
+        _out(f"password (shown once): {password}")
+
+
+@admin_app.command("list")
+def admin_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None) -> None:
+    """List console admins (never their password hashes)."""
+    settings = _settings(data_dir, db, config)
+    admins = _run_db(settings, lambda session, _: crud.list_admins(session))
+    _table(
+        ("NAME", "ROLE", "DISABLED", "CREATED", "LAST LOGIN"),
+        [
+            (a.name, a.role, "yes" if a.disabled else "no", _ts(a.created_at), _ts(a.last_login))
+            for a in admins
+        ],
     )
 
 

@@ -17,12 +17,14 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Coroutine, Sequence
-from contextlib import suppress
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
+
+import uvicorn
 
 from nac.core.config import Settings
 from nac.core.errors import NacError, StartupError
@@ -43,6 +45,7 @@ from radius.dictionary import default_dictionary
 from radius.errors import DecodeFailure
 from radius.server import PacketDiscarded, RadiusServer
 from tacacs.aio import TacacsListener
+from web.app import create_app
 
 log = logging.getLogger("nac")
 
@@ -341,6 +344,12 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
             )
         )
         tacacs_listeners = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
+        try:
+            web = _start_web(settings, db, store, worker)
+        except StartupError:
+            for tacacs_listener in tacacs_listeners:
+                await tacacs_listener.close()
+            raise
     except StartupError:
         for transport, _ in listeners:
             transport.close()
@@ -366,6 +375,9 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
             for sock in tacacs_listener.server.sockets:
                 name = sock.getsockname()
                 log.info("listening on tcp %s port %s (%s)", name[0], name[1], what)
+    if web is not None:
+        name = web.sock.getsockname()
+        log.info("listening on tcp %s port %s (web console)", name[0], name[1])
     version = store.current.version if store.current else "?"
     if worker.ready_fd is None:
         log.info("nac ready (node %s, configuration version %s)", settings.node_name, version)
@@ -378,6 +390,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     log.info("stopping: closing listeners, finishing requests, flushing writers")
     for transport, _ in listeners:
         transport.close()
+    if web is not None:
+        await web.stop()
     for _, protocol in listeners:
         await protocol.drain()
     for tacacs_listener in tacacs_listeners:
@@ -403,6 +417,70 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
     return 0
+
+
+class _ConsoleServer(uvicorn.Server):
+    """uvicorn on our loop, leaving SIGTERM/SIGINT to ``_run`` (which stops it)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(slots=True)
+class _Web:
+    server: _ConsoleServer
+    sock: socket.socket
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=10)
+        except TimeoutError:
+            self.task.cancel()
+        except Exception as exc:
+            log.warning("web console stopped with an error: %s", exc)
+        finally:
+            self.sock.close()
+
+
+def _start_web(
+    settings: Settings, db: Database, store: SnapshotStore, worker: Worker
+) -> _Web | None:
+    """The web console on ``web_port`` (0: none), in worker 0 only. The socket is bound here
+    so a taken port is a startup error, and connections queue until uvicorn accepts them."""
+    if not settings.web_port or worker.index != 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(
+            settings.bind, settings.web_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, socktype, proto, _, sockaddr = infos[0]
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(sockaddr)
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise _tcp_error("the web console", settings.bind, settings.web_port, exc) from None
+    app = create_app(settings, db=db, store=store)
+    config = uvicorn.Config(
+        app,
+        host=settings.bind,
+        port=settings.web_port,
+        log_level="warning",
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+    server = _ConsoleServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="web-console")
+    return _Web(server, sock, task)
 
 
 async def _listen(

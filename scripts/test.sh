@@ -13,6 +13,8 @@ command -v hostapd >/dev/null 2>&1 || need_apt+=(hostapd)
 command -v wpa_supplicant >/dev/null 2>&1 || need_apt+=(wpasupplicant)
 #    TACACS+: Perl's Authen::TacacsPlus (the tacacs_plus client comes from PyPI, with .[dev]).
 perl -MAuthen::TacacsPlus -e 1 >/dev/null 2>&1 || need_apt+=(libauthen-tacacsplus-perl)
+#    The web console's browser test: Playwright drives Debian's chromium (no `playwright install`).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -36,5 +38,5 @@ db_url=${NAC_TEST_DATABASE_URL:-}
 NAC_TEST_DATABASE_URL= .venv/bin/pytest -q "$@"
 if [ -n "$db_url" ]; then
   echo "== again on PostgreSQL: $db_url"
-  NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/interop "$@"
+  NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/web tests/interop "$@"
 fi

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     tacacs_idle_timeout: float = 600.0  # seconds without a packet before a connection closes
     tacacs_max_connections: int = 8192
     tacacs_max_per_device: int = 4096
-    web_port: int = 8080
+    web_port: int = 8080  # the web console and REST API; 0: none
     demo: bool = False
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
@@ -83,14 +83,14 @@ class Settings(BaseSettings):
         # value, for error messages); the model only validates what it is given.
         return (init_settings,)
 
-    @field_validator("radius_auth_port", "radius_acct_port", "web_port")
+    @field_validator("radius_auth_port", "radius_acct_port")
     @classmethod
     def _port(cls, value: int) -> int:
         if not 1 <= value <= 65535:
             raise ValueError("must be 1-65535")
         return value
 
-    @field_validator("tacacs_port", "tacacs_tls_port")
+    @field_validator("tacacs_port", "tacacs_tls_port", "web_port")
     @classmethod
     def _optional_port(cls, value: int) -> int:
         if not 0 <= value <= 65535:

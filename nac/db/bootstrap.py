@@ -6,14 +6,17 @@ import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.core.config import Settings
 from nac.core.errors import StorageError
+from nac.core.passwords import generate_password
 from nac.core.secrets import SecretBox
 from nac.db import crud
 from nac.db.demo import seed_demo
 from nac.db.engine import Database, create_engines, describe_db_error
 from nac.db.migrate import upgrade_database
+from nac.db.models import AdminCreate
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,21 @@ def prepare_data_dir(settings: Settings) -> None:
         raise StorageError(
             f"cannot create data directory {settings.data_dir}: {exc.strerror or exc}"
         ) from None
+
+
+FIRST_ADMIN = "admin"
+
+
+async def ensure_console_admin(session: AsyncSession) -> str | None:
+    """With no console admin at all, create ``admin`` (role admin) with a generated password
+    and return that password (to be shown once); None when there is one already."""
+    if await crud.count_admins(session):
+        return None
+    password = generate_password()
+    await crud.create_admin(
+        session, admin=AdminCreate(name=FIRST_ADMIN, role="admin", password=password)
+    )
+    return password
 
 
 async def open_storage(settings: Settings, *, migrate: bool = True, demo: bool = False) -> Storage:
@@ -52,6 +70,12 @@ async def open_storage(settings: Settings, *, migrate: bool = True, demo: bool =
                     )
                 else:
                     notes.append("database is not empty: demo data not loaded")
+            password = await ensure_console_admin(session)
+            if password is not None:
+                notes.append(
+                    f"console admin {FIRST_ADMIN!r} created with the one-time password "
+                    f"{password} (shown once: log in and change it)"
+                )
             version = await crud.ensure_default_policy(session)
             if version is not None:
                 notes.append(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from nac.core.errors import AlreadyExistsError, NotFoundError, SecretError
+from nac.core.passwords import hash_password, new_token, token_digest
 from nac.core.secrets import (
     PURPOSE_ENABLE_SECRET,
     PURPOSE_NAS_SECRET,
@@ -34,6 +35,12 @@ from nac.core.secrets import (
 from nac.db.defaults import DEFAULT_POLICY_AUTHOR, default_policy
 from nac.db.models import (
     AccountingSession,
+    Admin,
+    AdminCreate,
+    AdminUpdate,
+    ApiToken,
+    ApiTokenCreate,
+    ApiTokenPublic,
     AuditLog,
     ConfigState,
     Endpoint,
@@ -53,10 +60,13 @@ from nac.db.models import (
     UserUpdate,
     check_name,
     normalize_mac,
+    role_rank,
 )
 from nac.db.records import AccountingRecordIn, AcctStatus, AuditRecordIn
 from nac.db.runtime import RuntimeClient, RuntimeConfig, RuntimeEndpoint, RuntimeUser
 from nac.db.types import utcnow
+
+AUDIT_PAGE_MAX = 500
 
 __all__ = [
     "AccountingResult",
@@ -592,6 +602,54 @@ async def list_audit(
     return list(reversed((await session.execute(stmt)).scalars().all()))
 
 
+async def page_audit(
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    username: str | None = None,
+    mac: str | None = None,
+    nas: str | None = None,
+    result: str | None = None,
+    reason_code: int | None = None,
+    protocol: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditLog]:
+    """A page of audit rows, newest first: at most ``limit`` matching rows with
+    ``id < before`` (keyset paging on the primary key; the next page is ``before=`` the last
+    id). ``nas`` matches the NAS name or its IP address; ``until`` is exclusive."""
+    stmt = select(AuditLog)
+    if username is not None:
+        stmt = stmt.where(col(AuditLog.username) == username)
+    if mac is not None:
+        stmt = stmt.where(col(AuditLog.mac) == normalize_mac(mac))
+    if nas is not None:
+        stmt = stmt.where((col(AuditLog.nas_name) == nas) | (col(AuditLog.nas_ip) == nas))
+    if result is not None:
+        stmt = stmt.where(col(AuditLog.result) == result)
+    if reason_code is not None:
+        stmt = stmt.where(col(AuditLog.reason_code) == reason_code)
+    if protocol is not None:
+        stmt = stmt.where(col(AuditLog.protocol) == protocol)
+    if since is not None:
+        stmt = stmt.where(col(AuditLog.ts) >= since)
+    if until is not None:
+        stmt = stmt.where(col(AuditLog.ts) < until)
+    if before is not None:
+        stmt = stmt.where(col(AuditLog.id) < before)
+    limit = max(1, min(limit, AUDIT_PAGE_MAX))
+    stmt = stmt.order_by(col(AuditLog.id).desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_audit(session: AsyncSession, *, id: int) -> AuditLog:
+    row = await session.get(AuditLog, id)
+    if row is None:
+        raise NotFoundError(f"audit record {id} does not exist")
+    return row
+
+
 # --- accounting ----------------------------------------------------------------------------
 
 
@@ -896,3 +954,138 @@ async def is_empty(session: AsyncSession) -> bool:
         if row.author != DEFAULT_POLICY_AUTHOR or row.document != default_policy():
             return False
     return True
+
+
+# --- console admins and API tokens ---------------------------------------------------------
+# Runtime data for the console, not network configuration: no config version bump.
+
+
+async def create_admin(session: AsyncSession, *, admin: AdminCreate) -> Admin:
+    """Store a console admin with an argon2id hash of ``admin.password``."""
+    async with _write(session):
+        if await find_admin(session, name=admin.name) is not None:
+            raise AlreadyExistsError(f"admin {admin.name!r} already exists")
+        row = Admin(
+            name=admin.name,
+            role=admin.role,
+            disabled=admin.disabled,
+            password_hash=hash_password(admin.password),
+        )
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def find_admin(session: AsyncSession, *, name: str) -> Admin | None:
+    stmt = select(Admin).where(col(Admin.name) == name)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def get_admin(session: AsyncSession, *, name: str) -> Admin:
+    row = await find_admin(session, name=name)
+    if row is None:
+        raise NotFoundError(f"admin {name!r} does not exist")
+    return row
+
+
+async def list_admins(session: AsyncSession) -> list[Admin]:
+    return list((await session.execute(select(Admin).order_by(col(Admin.name)))).scalars())
+
+
+async def count_admins(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Admin)) or 0)
+
+
+async def update_admin(session: AsyncSession, *, name: str, update: AdminUpdate) -> Admin:
+    async with _write(session):
+        row = await get_admin(session, name=name)
+        if update.password is not None:
+            row.password_hash = hash_password(update.password)
+        if update.role is not None:
+            row.role = update.role
+        if update.disabled is not None:
+            row.disabled = update.disabled
+        session.add(row)
+    return row
+
+
+async def record_admin_login(
+    session: AsyncSession, *, admin_id: int, when: datetime, password_hash: str | None = None
+) -> None:
+    """Note a successful login (and store a rehashed password when the parameters moved)."""
+    values: dict[str, Any] = {"last_login": when}
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    async with _write(session):
+        await session.execute(update(Admin).where(col(Admin.id) == admin_id).values(**values))
+
+
+async def create_api_token(
+    session: AsyncSession, *, admin_name: str, token: ApiTokenCreate
+) -> tuple[ApiTokenPublic, str]:
+    """A new bearer token for ``admin_name``; returns it in the clear (show it once) with its
+    public form. The scope may not exceed the owner's role."""
+    async with _write(session):
+        owner = await get_admin(session, name=admin_name)
+        if role_rank(token.role) > role_rank(owner.role):
+            raise ValueError(f"a {owner.role} cannot create a token with role {token.role}")
+        secret = new_token()
+        row = ApiToken(
+            name=token.name,
+            role=token.role,
+            admin_id=owner.id,  # type: ignore[arg-type]
+            token_hash=token_digest(secret),
+        )
+        session.add(row)
+        await session.flush()
+    return _token_public(row, owner.name), secret
+
+
+async def list_api_tokens(session: AsyncSession) -> list[ApiTokenPublic]:
+    stmt = (
+        select(ApiToken, Admin)
+        .join(Admin, col(Admin.id) == col(ApiToken.admin_id))
+        .order_by(col(ApiToken.id))
+    )
+    return [_token_public(t, a.name) for t, a in (await session.execute(stmt)).all()]
+
+
+async def find_api_token(session: AsyncSession, *, token: str) -> tuple[ApiToken, Admin] | None:
+    """The token row and its owner for a presented bearer token (revoked ones included)."""
+    stmt = (
+        select(ApiToken, Admin)
+        .join(Admin, col(Admin.id) == col(ApiToken.admin_id))
+        .where(col(ApiToken.token_hash) == token_digest(token))
+    )
+    found = (await session.execute(stmt)).first()
+    return None if found is None else (found[0], found[1])
+
+
+async def touch_api_token(session: AsyncSession, *, token_id: int, when: datetime) -> None:
+    async with _write(session):
+        await session.execute(
+            update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used=when)
+        )
+
+
+async def revoke_api_token(session: AsyncSession, *, token_id: int) -> ApiTokenPublic:
+    async with _write(session):
+        row = await session.get(ApiToken, token_id)
+        if row is None:
+            raise NotFoundError(f"API token {token_id} does not exist")
+        row.revoked = True
+        session.add(row)
+        owner = await session.get(Admin, row.admin_id)
+    return _token_public(row, owner.name if owner else "?")
+
+
+def _token_public(row: ApiToken, owner: str) -> ApiTokenPublic:
+    return ApiTokenPublic(
+        id=row.id,  # type: ignore[arg-type]
+        name=row.name,
+        role=row.role,
+        admin=owner,
+        created_at=row.created_at,
+        last_used=row.last_used,
+        revoked=row.revoked,
+    )

@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nac.core.passwords import hash_password
 from nac.core.secrets import (
     PURPOSE_ENABLE_SECRET,
     PURPOSE_NAS_SECRET,
@@ -15,7 +16,7 @@ from nac.core.secrets import (
 )
 from nac.db import crud
 from nac.db.defaults import demo_policy
-from nac.db.models import Endpoint, Group, NasClient, User, UserGroup
+from nac.db.models import Admin, Endpoint, Group, NasClient, User, UserGroup
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ DEMO_USERS = (  # name, password, group
 )
 DEMO_ENDPOINT_MAC = "00:11:22:33:44:55"
 DEMO_ENABLE = {"admin": "enable-pass"}  # TACACS+ `enable` secrets
+DEMO_CONSOLE_ADMIN = ("admin", "admin-pass")  # the web console's admin (role admin), demo only
 
 
 async def seed_demo(session: AsyncSession, *, box: SecretBox) -> bool:
@@ -67,6 +69,12 @@ async def seed_demo(session: AsyncSession, *, box: SecretBox) -> bool:
             await session.flush()
             session.add(UserGroup(user_id=user.id, group_id=groups[group].id))  # type: ignore[arg-type]
         session.add(Endpoint(mac=DEMO_ENDPOINT_MAC, profile="printer", description="demo printer"))
+        name, password = DEMO_CONSOLE_ADMIN
+        if await crud.find_admin(session, name=name) is None:
+            session.add(Admin(name=name, role="admin", password_hash=hash_password(password)))
         await crud.insert_policy(session, document=demo_policy(), author="demo", comment="demo")
-    log.info("demo data loaded: client lab-switch, users alice bob admin ops, one printer")
+    log.info(
+        "demo data loaded: client lab-switch, users alice bob admin ops, one printer, "
+        "console admin admin"
+    )
     return True

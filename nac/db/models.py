@@ -379,3 +379,100 @@ class AccountingSession(SQLModel, table=True):
     input_packets: int = Field(default=0, sa_type=BigInteger)
     output_packets: int = Field(default=0, sa_type=BigInteger)
     terminate_cause: str | None = Field(default=None, max_length=64)
+
+
+# --- console admins and API tokens ---------------------------------------------------------
+
+# Lowest first: each role may do what the roles below it may.
+ADMIN_ROLES = ("auditor", "operator", "admin")
+AdminRole = Literal["auditor", "operator", "admin"]
+
+
+def role_rank(role: str) -> int:
+    """0 auditor, 1 operator, 2 admin; -1 for anything else."""
+    return ADMIN_ROLES.index(role) if role in ADMIN_ROLES else -1
+
+
+class AdminBase(SQLModel):
+    """A console administrator (not a network user: they never authenticate over RADIUS)."""
+
+    name: str = Field(unique=True, max_length=128)
+    role: str = Field(default="auditor", max_length=16)
+    disabled: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in ADMIN_ROLES:
+            raise ValueError(f"must be one of {', '.join(ADMIN_ROLES)} (got {value!r})")
+        return value
+
+
+class AdminCreate(AdminBase):
+    password: str = Field(repr=False, min_length=8, max_length=256)
+
+
+class AdminUpdate(SQLModel):
+    password: str | None = Field(default=None, repr=False, min_length=8, max_length=256)
+    role: AdminRole | None = None
+    disabled: bool | None = None
+
+
+class Admin(AdminBase, table=True):
+    __tablename__ = "admins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    password_hash: str = Field(max_length=256, repr=False)  # argon2id (nac.core.passwords)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AdminPublic(AdminBase):
+    id: int
+    created_at: datetime
+    last_login: datetime | None
+
+
+class ApiTokenBase(SQLModel):
+    name: str = Field(max_length=128)
+    role: str = Field(default="auditor", max_length=16)  # scope: at most the owner's role
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        return AdminBase._role(value)
+
+
+class ApiTokenCreate(ApiTokenBase):
+    pass
+
+
+class ApiToken(ApiTokenBase, table=True):
+    """A script's bearer token; only the SHA-256 of the random token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    admin_id: int = Field(foreign_key="admins.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(unique=True, max_length=64, repr=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked: bool = False
+
+
+class ApiTokenPublic(ApiTokenBase):
+    id: int
+    admin: str
+    created_at: datetime
+    last_used: datetime | None
+    revoked: bool

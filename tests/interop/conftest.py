@@ -52,6 +52,7 @@ class NacServer:
     log_path: Path = field(init=False)
     tacacs_port: int = field(default_factory=free_tcp_port)
     tacacs_tls_port: int = field(default_factory=free_tcp_port)
+    web_port: int = field(default_factory=free_tcp_port)  # the console; never the shared 8080
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -88,6 +89,8 @@ class NacServer:
             str(self.tacacs_port),
             "--tacacs-tls-port",
             str(self.tacacs_tls_port),
+            "--web-port",
+            str(self.web_port),
             "--log-level",
             "info",
             *extra,

@@ -84,9 +84,10 @@ def test_unreadable_config(tmp_path: Path) -> None:
 
 
 def test_bad_env_names_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NAC_WEB_PORT", "0")
+    monkeypatch.setenv("NAC_WEB_PORT", "70000")
     with pytest.raises(
-        ConfigError, match=r"web_port: must be 1-65535 \(from environment NAC_WEB_PORT\)"
+        ConfigError,
+        match=r"web_port: must be 1-65535, or 0 for none \(from environment NAC_WEB_PORT\)",
     ):
         load_settings(config_file=None, overrides={})
 

@@ -1,0 +1,135 @@
+"""Every route of the app is refused without a login and to a role below its own.
+
+The table below names the lowest role of each route; a route missing from it (or listed
+but gone) fails the test, so a new route cannot ship without its role being decided here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from nac.db.models import ADMIN_ROLES, role_rank
+
+from .conftest import Login
+
+PUBLIC = None
+ROUTE_ROLES: dict[tuple[str, str], str | None] = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): "auditor",
+    ("GET", "/"): "auditor",
+    ("GET", "/log"): "auditor",
+    ("GET", "/log/{id}"): "auditor",
+    ("GET", "/account"): "auditor",
+    ("POST", "/account/password"): "auditor",
+    ("GET", "/tokens"): "admin",
+    ("POST", "/tokens"): "admin",
+    ("POST", "/tokens/{token_id}/revoke"): "admin",
+    ("GET", "/api/v1/me"): "auditor",
+    ("GET", "/api/v1/audit"): "auditor",
+    ("GET", "/api/v1/audit/{id}"): "auditor",
+    ("GET", "/api/v1/tokens"): "admin",
+    ("POST", "/api/v1/tokens"): "admin",
+    ("DELETE", "/api/v1/tokens/{token_id}"): "admin",
+    ("GET", "/api/v1/endpoints"): "auditor",
+    ("POST", "/api/v1/endpoints"): "operator",
+    ("DELETE", "/api/v1/endpoints/{mac}"): "operator",
+    ("GET", "/api/v1/openapi.json"): "auditor",
+}
+USER_FOR_ROLE = {"auditor": "audi", "operator": "oper", "admin": "root"}
+PATH_VALUES = {"{id}": "1", "{token_id}": "999", "{mac}": "00:11:22:33:44:55"}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route, routers included (FastAPI >= 0.16x keeps included
+    routers as one entry of ``app.routes``; ``iter_route_contexts`` walks into them)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        contexts: list[Any] = list(app.routes)
+    else:
+        contexts = list(iter_route_contexts(app.routes))
+    out: set[tuple[str, str]] = set()
+    for route in contexts:
+        original = getattr(route, "original_route", route)
+        assert isinstance(original, APIRoute), f"unexpected route {route!r}: give it a role"
+        assert route.methods and route.path, route
+        for method in route.methods:
+            out.add((method, route.path))
+    return out
+
+
+def concrete(path: str) -> str:
+    for name, value in PATH_VALUES.items():
+        path = path.replace(name, value)
+    return path
+
+
+async def test_the_role_table_covers_every_route(app: FastAPI) -> None:
+    assert app_routes(app) == set(ROUTE_ROLES)
+
+
+async def test_every_route_refuses_the_unauthenticated(
+    app: FastAPI, anon: httpx.AsyncClient
+) -> None:
+    for method, path in sorted(app_routes(app)):
+        if ROUTE_ROLES[(method, path)] is PUBLIC:
+            continue
+        response = await anon.request(method, concrete(path))
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.headers["content-type"].startswith("application/json")
+        else:
+            assert response.status_code == 303, (method, path, response.text)
+            assert response.headers["location"].startswith("/login?next="), (method, path)
+        # A bearer token that does not exist is refused the same way on the API.
+        bad = await anon.request(
+            method, concrete(path), headers={"Authorization": "Bearer nac_nope"}
+        )
+        assert bad.status_code == (401 if path.startswith("/api/") else 303), (method, path)
+
+
+async def test_every_route_refuses_a_lower_role(app: FastAPI, login: Login) -> None:
+    """With a valid session and its CSRF token, a role below the route's gets 403; its own
+    role or higher is let through (whatever the route then answers, never 401/403)."""
+    clients = {role: await login(user) for role, user in USER_FOR_ROLE.items()}
+    checked = 0
+    for method, path in sorted(app_routes(app)):
+        needed = ROUTE_ROLES[(method, path)]
+        if needed is PUBLIC or path == "/logout":  # every role may; it would end the sessions
+            continue
+        for role in ADMIN_ROLES:
+            response = await clients[role].request(method, concrete(path))
+            if role_rank(role) < role_rank(needed):
+                assert response.status_code == 403, (role, method, path, response.text)
+                assert f"needs role {needed}" in response.text, (role, method, path)
+                checked += 1
+            else:
+                assert response.status_code not in (401, 403), (role, method, path)
+    assert checked >= 10
+
+
+async def test_bearer_tokens_are_held_to_their_role(
+    app: FastAPI, login: Login, anon: httpx.AsyncClient
+) -> None:
+    root = await login("root")
+    tokens = {}
+    for role in ADMIN_ROLES:
+        created = await root.post("/api/v1/tokens", json={"name": f"t-{role}", "role": role})
+        tokens[role] = created.json()["token"]
+    for method, path in sorted(app_routes(app)):
+        needed = ROUTE_ROLES[(method, path)]
+        if needed is PUBLIC or not path.startswith("/api/"):
+            continue
+        for role, token in tokens.items():
+            response = await anon.request(
+                method, concrete(path), headers={"Authorization": f"Bearer {token}"}
+            )
+            if role_rank(role) < role_rank(needed):
+                assert response.status_code == 403, (role, method, path)
+            else:
+                assert response.status_code not in (401, 403), (role, method, path)

@@ -1,0 +1,1 @@
+"""One router per resource: pages (HTML) and the REST API under /api/v1."""

@@ -1,0 +1,63 @@
+"""Shapes of the REST API (documented in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from nac.db.models import ApiTokenPublic
+
+
+class AuditSummary(BaseModel):
+    """One decision as listed in the live log."""
+
+    id: int
+    ts: datetime
+    node: str
+    protocol: str
+    nas_name: str | None
+    nas_ip: str | None
+    username: str | None
+    mac: str | None
+    method: str | None
+    result: str
+    reason_code: int
+    reason: str
+    policy_set: str | None
+    authentication_rule: str | None
+    authorization_rule: str | None
+    profile: str | None
+    latency_us: int
+
+
+class AuditPage(BaseModel):
+    items: list[AuditSummary]
+    next_before: int | None  # pass as ?before= for the next (older) page; None: no more
+
+
+class AuditRecord(AuditSummary):
+    """One decision in full: attributes in words (secrets masked) and the replayed trace."""
+
+    session_class: str | None
+    request: list[tuple[str, str]] | Any
+    reply: list[tuple[str, str]] | Any
+    trace: list[str] | Any
+    eap: dict[str, Any] | None = None
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    via: str
+    csrf_token: str | None  # for X-CSRF-Token when calling the API with the session cookie
+
+
+class TokenCreated(BaseModel):
+    token: str  # shown once; only its SHA-256 is stored
+    info: ApiTokenPublic
+
+
+class Problem(BaseModel):
+    detail: Any
