@@ -43,6 +43,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import _root  # noqa: F401  (first: bench/tacacs.py must not hide the tacacs package)
 from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 from radius_pap import (

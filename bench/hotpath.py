@@ -13,6 +13,8 @@ import asyncio
 import os
 import timeit
 
+import _root  # noqa: F401  (first: bench/tacacs.py must not hide the tacacs package)
+
 from nac.db.defaults import demo_policy
 from nac.db.runtime import RuntimeClient, RuntimeConfig, RuntimeEndpoint, RuntimeUser
 from nac.services.audit import STORED_COLUMNS, AuditRenderer, stored_row
