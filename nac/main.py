@@ -36,6 +36,7 @@ from nac.db.records import AccountingRecordIn, AuditRecordIn
 from nac.pki import configured_pki
 from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
 from nac.services.eap_service import EapService, ensure_pki
+from nac.services.metrics import Metrics, active_sessions_counter
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.tacacs_service import TacacsService
@@ -344,8 +345,20 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
             )
         )
         tacacs_listeners = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
+        # This process's numbers only (labelled node and worker): read when scraped.
+        metrics = Metrics(
+            node=settings.node_name,
+            worker=worker.index,
+            radius=service,
+            radius_servers={"auth": auth_server, "acct": acct_server},
+            tacacs=tacacs,
+            tacacs_listeners=tacacs_listeners,
+            writers=(audit, accounting, tacacs_accounting),
+            audit_pipe=audit_pipe,
+            active_sessions=active_sessions_counter(db),
+        )
         try:
-            web = _start_web(settings, db, store, worker)
+            web = _start_web(settings, db, store, worker, metrics)
         except StartupError:
             for tacacs_listener in tacacs_listeners:
                 await tacacs_listener.close()
@@ -446,10 +459,15 @@ class _Web:
 
 
 def _start_web(
-    settings: Settings, db: Database, store: SnapshotStore, worker: Worker
+    settings: Settings,
+    db: Database,
+    store: SnapshotStore,
+    worker: Worker,
+    metrics: Metrics | None = None,
 ) -> _Web | None:
     """The web console on ``web_port`` (0: none), in worker 0 only. The socket is bound here
-    so a taken port is a startup error, and connections queue until uvicorn accepts them."""
+    so a taken port is a startup error, and connections queue until uvicorn accepts them.
+    ``metrics`` (this worker's) is left on ``app.state.metrics`` for the ``/metrics`` route."""
     if not settings.web_port or worker.index != 0:
         return None
     try:
@@ -469,6 +487,7 @@ def _start_web(
     except OSError as exc:
         raise _tcp_error("the web console", settings.bind, settings.web_port, exc) from None
     app = create_app(settings, db=db, store=store)
+    app.state.metrics = metrics
     config = uvicorn.Config(
         app,
         host=settings.bind,

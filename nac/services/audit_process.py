@@ -112,6 +112,11 @@ class AuditPipe:
         transport.write(struct.pack("!i", len(payload)) + payload)
         self.sent += len(items)
 
+    def buffered(self) -> int:
+        """Bytes waiting in the pipe transport for the writer process (for metrics)."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
     def congested(self, high: int = PAUSE_AT) -> bool:
         """True while more than ``high`` bytes wait for the writer: protocols that can slow
         their peers down (TACACS+ over TCP) stop reading until it is False again, so audit

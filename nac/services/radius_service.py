@@ -32,6 +32,7 @@ from nac.services.identity import (
     PapCredentials,
     SnapshotResolver,
 )
+from nac.services.metrics import LatencyHistogram
 from nac.services.render import ProfileRenderer
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
 from nac.services.writer import BatchWriter
@@ -164,6 +165,12 @@ class RadiusService:
         self._resolver_for: tuple[RuntimeSnapshot | None, SnapshotResolver | None] = (None, None)
         self.hits: Counter[str] = Counter()
         self.results: Counter[str] = Counter()
+        # For nac.services.metrics, read when scraped: (NAS client, result, reason code) ->
+        # decisions; (NAS client, stored|failed|malformed) -> accounting requests.
+        self.decisions: dict[tuple[str, str, int], int] = {}
+        self.accounting_results: dict[tuple[str, str], int] = {}
+        self.challenges: dict[str, int] = {}
+        self.latency = LatencyHistogram()
         self._clients_seen: dict[str, float] = {}
         # Value names (Service-Type, NAS-Port-Type, ...) come from the shipped dictionary.
         self._service_types = _codes_to_names(dictionary, "Service-Type")
@@ -262,6 +269,8 @@ class RadiusService:
             if self._eap is not None:
                 step = self._eap_step(event)
                 if not isinstance(step, _EapDone):
+                    if step is not None:
+                        self.challenges[client.name] = self.challenges.get(client.name, 0) + 1
                     return step  # an Access-Challenge, or None: dropped
                 done = step
                 method = step.method
@@ -385,10 +394,16 @@ class RadiusService:
                 error = ms_chap_error(credentials.ident, version=version, challenge=challenge)
                 attrs.append((A_VSA, encode_vsa(MICROSOFT, 2, error)))
         result = _OUTCOME_TEXT[outcome]
+        reason_code = int(decision.reason_code)
         self.results[result] += 1
+        counted = (client.name, result, reason_code)
+        decisions = self.decisions
+        decisions[counted] = decisions.get(counted, 0) + 1
         hits = self.hits
         for key in decision.matched_rules:
             hits[key] += 1
+        latency_us = int((time.perf_counter() - started) * 1e6)
+        self.latency.observe(latency_us)
         self._audit.submit(
             (
                 wall,
@@ -400,14 +415,14 @@ class RadiusService:
                 mac,
                 method,
                 result,
-                int(decision.reason_code),
+                reason_code,
                 decision.reason,
                 decision.policy_set,
                 decision.authentication_rule,
                 decision.authorization_rule,
                 profile.name if profile is not None else None,
                 session_class,
-                int((time.perf_counter() - started) * 1e6),
+                latency_us,
                 packet.raw,
                 attrs,
                 (
@@ -527,6 +542,8 @@ class RadiusService:
             words = f"client abandoned the {what} (no answer for {gone.idle:.0f} s)"
             decision = _reject_decision(ReasonCode.EAP_FAILED, words, method)
             self.results["reject"] += 1
+            counted = (entry.name if entry is not None else "", "reject", int(decision.reason_code))
+            self.decisions[counted] = self.decisions.get(counted, 0) + 1
             self._audit.submit(
                 (
                     wall,
@@ -625,13 +642,24 @@ class RadiusService:
         record = self.accounting_record(event, client)
         if record is None:
             log.warning("accounting request from %s without Acct-Status-Type dropped", client.name)
+            self._count_accounting(client.name, "malformed")
             return None
         try:
             await self._accounting.submit_wait(record)
         except Exception as exc:
             log.error("accounting from %s not stored, not answered: %s", client.name, exc)
+            self._count_accounting(client.name, "failed")
             return None
+        self._count_accounting(client.name, "stored")
         return int(Code.AccountingResponse), ()
+
+    def _count_accounting(self, nas: str, result: str) -> None:
+        key = (nas, result)
+        self.accounting_results[key] = self.accounting_results.get(key, 0) + 1
+
+    def eap_in_flight(self) -> int | None:
+        """EAP conversations waiting for their next round (None without EAP)."""
+        return len(self._eap.manager) if self._eap is not None else None
 
     def accounting_record(
         self, event: RequestReceived, client: ClientEntry

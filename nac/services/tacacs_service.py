@@ -36,6 +36,7 @@ from nac.services.identity import (
     PapCredentials,
     SnapshotResolver,
 )
+from nac.services.metrics import LatencyHistogram
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
 from nac.services.writer import BatchWriter
 from policy.engine import evaluate, evaluate_device_admin, uses_time
@@ -132,6 +133,12 @@ class TacacsService:
         self._nas: dict[tuple[str, str], NasInfo] = {}
         self._decisions: dict[tuple[str | None, ...], Decision] | None = None
         self.results: dict[str, int] = {}
+        # For nac.services.metrics, read when scraped: (kind, device, result, reason code) ->
+        # decisions; (device, stored|failed) -> accounting; reason -> packets discarded.
+        self.decisions: dict[tuple[str, str, str, int], int] = {}
+        self.accounting_results: dict[tuple[str, str], int] = {}
+        self.discards: dict[str, int] = {}
+        self.latency = LatencyHistogram()
         self._bad_key_logged: dict[str, float] = {}
 
     # -- devices ------------------------------------------------------------------------
@@ -177,6 +184,7 @@ class TacacsService:
             return
         device = link.device.name if link is not None else "?"
         if isinstance(event, BadKey):
+            self.discards["bad_key"] = self.discards.get("bad_key", 0) + 1
             now = time.monotonic()
             if now - self._bad_key_logged.get(device, -1e9) >= 60.0:
                 self._bad_key_logged[device] = now
@@ -206,6 +214,8 @@ class TacacsService:
                 trace=[f"refused by the TACACS+ core: {event.reason}"],
             )
         elif isinstance(event, PacketDiscarded):
+            reason = str(event.reason)
+            self.discards[reason] = self.discards.get(reason, 0) + 1
             log.warning(
                 "tacacs+: packet from %s discarded: %s %r", device, event.reason, event.detail
             )
@@ -617,10 +627,19 @@ class TacacsService:
         self.results["acct"] = self.results.get("acct", 0) + 1
 
         async def answer() -> bytes:
-            await stored  # acknowledged only once it is in the database
+            try:
+                await stored  # acknowledged only once it is in the database
+            except Exception:
+                self._count_accounting(link.device.name, "failed")
+                raise
+            self._count_accounting(link.device.name, "stored")
             return link.connection.send_acct_reply(ev.session_id, AcctStatus.SUCCESS)
 
         return answer()
+
+    def _count_accounting(self, nas: str, result: str) -> None:
+        key = (nas, result)
+        self.accounting_results[key] = self.accounting_results.get(key, 0) + 1
 
     # -- audit --------------------------------------------------------------------------
 
@@ -672,6 +691,10 @@ class TacacsService:
     ) -> None:
         key = f"{kind}:{result}"
         self.results[key] = self.results.get(key, 0) + 1
+        counted = (kind, link.device.name, result, code)
+        self.decisions[counted] = self.decisions.get(counted, 0) + 1
+        latency_us = int((time.perf_counter() - started) * 1e6)
+        self.latency.observe(latency_us)
         profile = decision.profile if decision is not None else None
         self._audit.submit(
             words_item(
@@ -689,7 +712,7 @@ class TacacsService:
                 authentication_rule=decision.authentication_rule if decision is not None else None,
                 authorization_rule=decision.authorization_rule if decision is not None else None,
                 profile=profile.name if profile is not None else None,
-                latency_us=int((time.perf_counter() - started) * 1e6),
+                latency_us=latency_us,
                 request=_pairs(request),
                 reply=_pairs(reply),
                 trace=trace,
