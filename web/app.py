@@ -15,7 +15,7 @@ from nac.services.snapshot import SnapshotStore
 from web.auth import LoginLimiter, SessionStore
 from web.deps import Console
 from web.errors import install_error_handlers
-from web.routes import api, pages
+from web.routes import api, metrics, pages, policy_api, policy_pages
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -43,7 +43,7 @@ def create_app(
     app = FastAPI(
         title="nac console API",
         version="1",
-        description="Network access control: the decision log, API tokens, endpoints.",
+        description="Network access control: the decision log, the policy, API tokens, endpoints.",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -59,5 +59,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(pages.router)
+    app.include_router(policy_pages.router)
     app.include_router(api.router)
+    app.include_router(policy_api.router)
+    app.include_router(metrics.router)
     return app

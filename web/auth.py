@@ -176,7 +176,10 @@ def client_ip(request: Request) -> str:
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """API routes (401 JSON, bearer tokens) rather than pages (login redirect): ``/api/`` and
+    the Prometheus endpoint ``/metrics``."""
+    path = request.url.path
+    return path.startswith("/api/") or path == "/metrics"
 
 
 async def _csrf_ok(request: Request, expected: str | None) -> bool:

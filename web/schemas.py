@@ -61,3 +61,21 @@ class TokenCreated(BaseModel):
 
 class Problem(BaseModel):
     detail: Any
+
+
+class PolicyVersionInfo(BaseModel):
+    """One stored policy version (version 0: none stored, the built-in default applies)."""
+
+    version: int
+    author: str
+    comment: str
+    created_at: datetime | None
+
+
+class PolicyDocument(PolicyVersionInfo):
+    document: dict[str, Any]
+
+
+class PolicyVersionDetail(PolicyDocument):
+    previous: int | None  # the version it is compared with; None for the first
+    diff: list[str]  # unified diff of the pretty-printed JSON against ``previous``

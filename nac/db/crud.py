@@ -97,6 +97,15 @@ async def _write(session: AsyncSession) -> AsyncIterator[None]:
         raise
 
 
+async def end_read(session: AsyncSession) -> None:
+    """End a read-only transaction before writing. On SQLite a transaction that began with a
+    read cannot become a writer once another connection (the audit writer process) has
+    committed since: SQLite answers "database is locked" at once, busy_timeout or not
+    (SQLITE_BUSY_SNAPSHOT). Objects read so far are expired; copy what you need first."""
+    if session.in_transaction():
+        await session.rollback()
+
+
 @asynccontextmanager
 async def config_change(session: AsyncSession) -> AsyncIterator[int]:
     """A config-changing transaction: bump the version first, commit at the end."""
@@ -140,8 +149,9 @@ async def set_policy(
     """Store ``document`` as the next policy version and return that version number.
 
     Validation (``policy.compile.compile_policy``) is the caller's job: nac.db does not import
-    the policy package.
+    the policy package. Ends the caller's read transaction first (`end_read`).
     """
+    await end_read(session)
     async with config_change(session):
         return await insert_policy(session, document=document, author=author, comment=comment)
 
@@ -170,6 +180,17 @@ async def list_policy_versions(session: AsyncSession, *, limit: int = 50) -> lis
     """Newest first."""
     stmt = select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def get_policy_before(session: AsyncSession, *, version: int) -> PolicyVersion | None:
+    """The policy version stored just before ``version`` (None for the first)."""
+    stmt = (
+        select(PolicyVersion)
+        .where(col(PolicyVersion.version) < version)
+        .order_by(col(PolicyVersion.version).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalars().first()
 
 
 async def ensure_default_policy(session: AsyncSession) -> int | None:
@@ -1012,7 +1033,9 @@ async def update_admin(session: AsyncSession, *, name: str, update: AdminUpdate)
 async def record_admin_login(
     session: AsyncSession, *, admin_id: int, when: datetime, password_hash: str | None = None
 ) -> None:
-    """Note a successful login (and store a rehashed password when the parameters moved)."""
+    """Note a successful login (and store a rehashed password when the parameters moved).
+    Ends the caller's read transaction first (`end_read`)."""
+    await end_read(session)
     values: dict[str, Any] = {"last_login": when}
     if password_hash is not None:
         values["password_hash"] = password_hash

@@ -163,3 +163,34 @@ def test_web_port_0_serves_no_console(tmp_path) -> None:  # type: ignore[no-unty
             httpx.get(f"http://127.0.0.1:{port}/login")
     finally:
         assert server.stop() == 0
+
+
+def test_metrics_for_prometheus_count_the_decisions(console_server: NacServer) -> None:
+    """/metrics: refused without credentials (401, for a scraper), and with a console session
+    the text exposition counts this server's rejects by NAS and reason code."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert httpx.get(f"{base(console_server)}/metrics").status_code == 401
+    reject(console_server, "bob")
+    with httpx.Client(base_url=base(console_server)) as client:
+        assert log_in(client, "admin", "admin-pass") == 303
+
+        def rejects() -> float:
+            text = client.get("/metrics").text
+            for family in text_string_to_metric_families(text):
+                if family.name == "nac_decisions":
+                    return sum(
+                        s.value
+                        for s in family.samples
+                        if s.name == "nac_decisions_total"
+                        and s.labels.get("result") == "reject"
+                        and s.labels.get("reason") == "12011"
+                        and s.labels.get("nas") == "lab-switch"
+                    )
+            return 0.0
+
+        assert wait_for(rejects) >= 1
+        response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "nac_writer_queue_depth" in response.text
+    assert "nac_decision_latency_seconds_bucket" in response.text

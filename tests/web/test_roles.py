@@ -30,6 +30,7 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("POST", "/tokens"): "admin",
     ("POST", "/tokens/{token_id}/revoke"): "admin",
     ("GET", "/api/v1/me"): "auditor",
+    ("GET", "/metrics"): "auditor",
     ("GET", "/api/v1/audit"): "auditor",
     ("GET", "/api/v1/audit/{id}"): "auditor",
     ("GET", "/api/v1/tokens"): "admin",
@@ -39,9 +40,33 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/endpoints"): "operator",
     ("DELETE", "/api/v1/endpoints/{mac}"): "operator",
     ("GET", "/api/v1/openapi.json"): "auditor",
+    ("GET", "/policy"): "auditor",
+    ("POST", "/policy/sets/{s}/rules"): "admin",
+    ("POST", "/policy/sets/{s}/rules/{r}"): "admin",
+    ("POST", "/policy/sets/{s}/rules/{r}/move"): "admin",
+    ("POST", "/policy/sets/{s}/rules/{r}/state"): "admin",
+    ("POST", "/policy/sets/{s}/rules/{r}/delete"): "admin",
+    ("GET", "/policy/versions"): "auditor",
+    ("GET", "/policy/versions/{n}"): "auditor",
+    ("POST", "/policy/versions/{n}/rollback"): "admin",
+    ("GET", "/policy/whatif"): "auditor",
+    ("POST", "/policy/whatif"): "auditor",
+    ("GET", "/api/v1/policy"): "auditor",
+    ("PUT", "/api/v1/policy"): "admin",
+    ("GET", "/api/v1/policy/versions"): "auditor",
+    ("GET", "/api/v1/policy/versions/{n}"): "auditor",
+    ("POST", "/api/v1/policy/rollback/{n}"): "admin",
+    ("POST", "/api/v1/policy/whatif"): "auditor",
 }
 USER_FOR_ROLE = {"auditor": "audi", "operator": "oper", "admin": "root"}
-PATH_VALUES = {"{id}": "1", "{token_id}": "999", "{mac}": "00:11:22:33:44:55"}
+PATH_VALUES = {
+    "{id}": "1",
+    "{token_id}": "999",
+    "{mac}": "00:11:22:33:44:55",
+    "{n}": "1",
+    "{s}": "0",
+    "{r}": "0",
+}
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -69,6 +94,10 @@ def concrete(path: str) -> str:
     return path
 
 
+def api_like(path: str) -> bool:
+    return path.startswith("/api/") or path == "/metrics"
+
+
 async def test_the_role_table_covers_every_route(app: FastAPI) -> None:
     assert app_routes(app) == set(ROUTE_ROLES)
 
@@ -80,7 +109,7 @@ async def test_every_route_refuses_the_unauthenticated(
         if ROUTE_ROLES[(method, path)] is PUBLIC:
             continue
         response = await anon.request(method, concrete(path))
-        if path.startswith("/api/"):
+        if api_like(path):
             assert response.status_code == 401, (method, path, response.text)
             assert response.headers["content-type"].startswith("application/json")
         else:
@@ -90,7 +119,7 @@ async def test_every_route_refuses_the_unauthenticated(
         bad = await anon.request(
             method, concrete(path), headers={"Authorization": "Bearer nac_nope"}
         )
-        assert bad.status_code == (401 if path.startswith("/api/") else 303), (method, path)
+        assert bad.status_code == (401 if api_like(path) else 303), (method, path)
 
 
 async def test_every_route_refuses_a_lower_role(app: FastAPI, login: Login) -> None:
@@ -123,7 +152,7 @@ async def test_bearer_tokens_are_held_to_their_role(
         tokens[role] = created.json()["token"]
     for method, path in sorted(app_routes(app)):
         needed = ROUTE_ROLES[(method, path)]
-        if needed is PUBLIC or not path.startswith("/api/"):
+        if needed is PUBLIC or not api_like(path):
             continue
         for role, token in tokens.items():
             response = await anon.request(

@@ -110,15 +110,13 @@ async def login(
                 console, request, error="Wrong name or password.", next_=next, status=401
             )
         rehashed = hash_password(password) if needs_rehash(admin.password_hash) else None
+        admin_id: int = admin.id  # type: ignore[assignment]  # (the write expires the row)
         await crud.record_admin_login(
-            session,
-            admin_id=admin.id,  # type: ignore[arg-type]
-            when=utcnow(),
-            password_hash=rehashed,
+            session, admin_id=admin_id, when=utcnow(), password_hash=rehashed
         )
     console.limiter.succeeded(name)
     console.sessions.drop(request.cookies.get(SESSION_COOKIE))  # no session fixation
-    sid, _ = console.sessions.create(admin.id)  # type: ignore[arg-type]
+    sid, _ = console.sessions.create(admin_id)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_cookie(request, response, SESSION_COOKIE, sid)
     response.delete_cookie(LOGIN_COOKIE, path="/")
