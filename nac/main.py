@@ -486,7 +486,7 @@ def _start_web(
             raise
     except OSError as exc:
         raise _tcp_error("the web console", settings.bind, settings.web_port, exc) from None
-    app = create_app(settings, db=db, store=store)
+    app = create_app(settings, db=db, store=store, box=store.box)
     app.state.metrics = metrics
     config = uvicorn.Config(
         app,

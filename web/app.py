@@ -9,13 +9,22 @@ from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 
 from nac.core.config import Settings
+from nac.core.secrets import SecretBox
 from nac.db.engine import Database
 from nac.services.audit_view import audit_renderer
 from nac.services.snapshot import SnapshotStore
 from web.auth import LoginLimiter, SessionStore
 from web.deps import Console
 from web.errors import install_error_handlers
-from web.routes import api, metrics, pages, policy_api, policy_pages
+from web.routes import (
+    api,
+    directory_api,
+    directory_pages,
+    metrics,
+    pages,
+    policy_api,
+    policy_pages,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -36,6 +45,7 @@ def create_app(
     store: SnapshotStore | None = None,
     sessions: SessionStore | None = None,
     limiter: LoginLimiter | None = None,
+    box: SecretBox | None = None,
 ) -> FastAPI:
     """The web console and REST API over ``db`` (``store``: the running snapshot, shown in
     the header when given). The OpenAPI schema is at /api/v1/openapi.json, for signed-in
@@ -43,7 +53,10 @@ def create_app(
     app = FastAPI(
         title="nac console API",
         version="1",
-        description="Network access control: the decision log, the policy, API tokens, endpoints.",
+        description=(
+            "Network access control: the decision log, the policy, API tokens, users, "
+            "NAS clients, endpoints."
+        ),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -56,11 +69,14 @@ def create_app(
         limiter=limiter or LoginLimiter(),
         renderer=audit_renderer(),
         templates=_templates(),
+        box=box,
     )
     install_error_handlers(app)
     app.include_router(pages.router)
     app.include_router(policy_pages.router)
+    app.include_router(directory_pages.router)
     app.include_router(api.router)
     app.include_router(policy_api.router)
+    app.include_router(directory_api.router)
     app.include_router(metrics.router)
     return app

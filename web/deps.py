@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.core.config import Settings
+from nac.core.secrets import SecretBox
 from nac.db.engine import Database
 from nac.services.audit import AuditRenderer
 from nac.services.snapshot import SnapshotStore
@@ -28,6 +29,13 @@ class Console:
     limiter: LoginLimiter
     renderer: AuditRenderer
     templates: Jinja2Templates
+    box: SecretBox | None = None  # opened from settings.data_dir on first use
+
+    def secret_box(self) -> SecretBox:
+        """The key that encrypts user passwords and NAS secrets in the database."""
+        if self.box is None:
+            self.box = SecretBox.open(self.settings.data_dir)
+        return self.box
 
 
 def get_console(request: Request) -> Console:

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
 
-from nac.db.models import ApiTokenPublic
+from nac.db.models import ApiTokenPublic, AutoYesNo, NasClientBase, NasClientPublic, Vendor
 
 
 class AuditSummary(BaseModel):
@@ -79,3 +80,29 @@ class PolicyDocument(PolicyVersionInfo):
 class PolicyVersionDetail(PolicyDocument):
     previous: int | None  # the version it is compared with; None for the first
     diff: list[str]  # unified diff of the pretty-printed JSON against ``previous``
+
+
+class ClientNew(NasClientBase):
+    """A NAS client to create; its RADIUS shared secret is generated, never given."""
+
+    tacacs_key: str | None = Field(default=None, repr=False, max_length=128)
+
+
+class ClientChange(SQLModel):
+    """What PATCH may change on a NAS client (the secret only by rotate-secret)."""
+
+    addresses: list[str] | None = None
+    tacacs_key: str | None = Field(default=None, repr=False, max_length=128)  # "" removes it
+    vendor: Vendor | None = None
+    device_group: str | None = Field(default=None, max_length=128)
+    location: str | None = Field(default=None, max_length=128)
+    require_message_authenticator: AutoYesNo | None = None
+    limit_proxy_state: AutoYesNo | None = None
+    description: str | None = Field(default=None, max_length=1024)
+
+
+class ClientSecret(BaseModel):
+    """A generated RADIUS shared secret, shown only in this answer (stored encrypted)."""
+
+    secret: str
+    client: NasClientPublic

@@ -201,6 +201,11 @@ class SnapshotStore:
         self.reload_errors = 0
         self._failed_version: int | None = None
 
+    @property
+    def box(self) -> SecretBox:
+        """The key the configuration's secrets are encrypted with (the console writes them)."""
+        return self._box
+
     async def load(self) -> RuntimeSnapshot:
         async with self._db.session() as session:
             config = await load_runtime_config(session, box=self._box)

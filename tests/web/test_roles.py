@@ -57,6 +57,31 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/policy/versions/{n}"): "auditor",
     ("POST", "/api/v1/policy/rollback/{n}"): "admin",
     ("POST", "/api/v1/policy/whatif"): "auditor",
+    ("GET", "/users"): "auditor",
+    ("POST", "/users"): "admin",
+    ("POST", "/users/{name}"): "admin",
+    ("POST", "/users/{name}/delete"): "admin",
+    ("GET", "/clients"): "auditor",
+    ("POST", "/clients"): "admin",
+    ("POST", "/clients/{name}/rotate-secret"): "admin",
+    ("POST", "/clients/{name}/delete"): "admin",
+    ("GET", "/endpoints"): "auditor",
+    ("POST", "/endpoints"): "operator",
+    ("POST", "/endpoints/{mac}"): "operator",
+    ("POST", "/endpoints/{mac}/delete"): "operator",
+    ("GET", "/api/v1/users"): "auditor",
+    ("POST", "/api/v1/users"): "admin",
+    ("GET", "/api/v1/users/{name}"): "auditor",
+    ("PATCH", "/api/v1/users/{name}"): "admin",
+    ("DELETE", "/api/v1/users/{name}"): "admin",
+    ("GET", "/api/v1/clients"): "auditor",
+    ("POST", "/api/v1/clients"): "admin",
+    ("GET", "/api/v1/clients/{name}"): "auditor",
+    ("PATCH", "/api/v1/clients/{name}"): "admin",
+    ("DELETE", "/api/v1/clients/{name}"): "admin",
+    ("POST", "/api/v1/clients/{name}/rotate-secret"): "admin",
+    ("GET", "/api/v1/endpoints/{mac}"): "auditor",
+    ("PATCH", "/api/v1/endpoints/{mac}"): "operator",
 }
 USER_FOR_ROLE = {"auditor": "audi", "operator": "oper", "admin": "root"}
 PATH_VALUES = {
@@ -66,6 +91,7 @@ PATH_VALUES = {
     "{n}": "1",
     "{s}": "0",
     "{r}": "0",
+    "{name}": "nobody",
 }
 
 
