@@ -35,34 +35,10 @@ from tacacs.packet import (
     encode_packet,
     pull_header,
 )
-from tests.services.support import client, config
+from tests.services.support import FakeStore, Recorder, client, config
 
 KEY = b"tacacs-key-1"
 OLD_KEY = b"tacacs-key-0"
-
-
-class _Store:
-    def __init__(self, snapshot: Any) -> None:
-        self.current = snapshot
-
-
-class _Audit:
-    def __init__(self) -> None:
-        self.items: list[tuple[Any, ...]] = []
-
-    def submit(self, item: tuple[Any, ...]) -> None:
-        self.items.append(item)
-
-
-class _Accounting:
-    def __init__(self) -> None:
-        self.records: list[Any] = []
-
-    def submit_wait(self, record: Any) -> asyncio.Future[None]:
-        self.records.append(record)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        asyncio.get_running_loop().call_later(0.01, future.set_result, None)
-        return future
 
 
 def _users() -> tuple[RuntimeUser, ...]:
@@ -79,7 +55,7 @@ def _users() -> tuple[RuntimeUser, ...]:
     )
 
 
-def _snapshot(policy: dict[str, Any] | None = None, *, max_per_device: bool = False) -> Any:
+def _snapshot(policy: dict[str, Any] | None = None) -> Any:
     device = client(
         tacacs_key=KEY.decode(), tacacs_extra_keys=(OLD_KEY.decode(),), enable_secret="dev-enable"
     )
@@ -88,17 +64,17 @@ def _snapshot(policy: dict[str, Any] | None = None, *, max_per_device: bool = Fa
 
 @dataclass
 class Served:
-    store: _Store
-    audit: _Audit
-    accounting: _Accounting
+    store: FakeStore
+    audit: Recorder
+    accounting: Recorder
     listener: TacacsListener
     port: int
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
-    store = _Store(_snapshot())
-    audit, accounting = _Audit(), _Accounting()
+    store = FakeStore(_snapshot())
+    audit, accounting = Recorder(), Recorder()
     service = TacacsService(store=store, audit=audit, accounting=accounting, node="t")  # type: ignore[arg-type]
     listener = TacacsListener(
         device_for=service.device_for,
@@ -297,7 +273,7 @@ async def test_accounting_is_answered_after_it_is_stored(served: Served) -> None
     )
     reply = await c.exchange(req, session_id=_sid())
     assert reply.status == 1  # SUCCESS
-    (record,) = served.accounting.records
+    (record,) = served.accounting.items
     assert record.result == "start" and ("arg", "task_id=7") in record.request
     c.close()
 
