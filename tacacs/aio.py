@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, cast
 
@@ -70,7 +70,6 @@ class Link:
     certificate: dict[str, Any] | None = None
 
 
-Reply: TypeAlias = bytes
 Handler: TypeAlias = Callable[[Link, Event], "bytes | Awaitable[bytes] | None"]
 DeviceLookup: TypeAlias = Callable[[str, "dict[str, Any] | None"], "DeviceConfig | None"]
 
@@ -366,8 +365,3 @@ class TacacsProtocol(asyncio.Protocol):
                 on_event(link, event)
             except Exception:
                 log.exception("TACACS+ event callback failed")
-
-
-def open_connections(listener: TacacsListener) -> Iterable[Link]:
-    """The links of the listener's open connections (for tests and status pages)."""
-    return [p.link for p in listener.protocols if p.link is not None]
