@@ -30,6 +30,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 VENDORS = ("generic", "cisco", "aruba", "juniper", "hpe")
+COA_MODES = ("auto", "coa", "disconnect", "off")
 AUTO_YES_NO = ("auto", "yes", "no")
 Vendor = Literal["generic", "cisco", "aruba", "juniper", "hpe"]
 AutoYesNo = Literal["auto", "yes", "no"]
@@ -77,6 +78,20 @@ class NasClientBase(SQLModel):
     # TACACS+ without obfuscation over plain TCP (labs only; TLS always goes unobfuscated).
     tacacs_unencrypted: bool = False
     description: str = Field(default="", max_length=1024)
+    # RFC 5176 dynamic authorization towards this NAS: the UDP ports its DAS listens on
+    # (3799 by default, 1700 on some vendors) and what it accepts: "auto" (the vendor's
+    # default), "coa" (a CoA-Request can change the session in place), "disconnect" (only
+    # Disconnect-Request; the endpoint re-authenticates) or "off".
+    coa_port: int = Field(default=3799, ge=1, le=65535)
+    disconnect_port: int = Field(default=3799, ge=1, le=65535)
+    coa_mode: str = Field(default="auto", max_length=16)
+
+    @field_validator("coa_mode")
+    @classmethod
+    def _coa_mode(cls, value: str) -> str:
+        if value not in COA_MODES:
+            raise ValueError(f"must be one of {', '.join(COA_MODES)} (got {value!r})")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -142,6 +157,14 @@ class NasClientUpdate(SQLModel):
     require_message_authenticator: AutoYesNo | None = None
     limit_proxy_state: AutoYesNo | None = None
     description: str | None = None
+    coa_port: int | None = Field(default=None, ge=1, le=65535)
+    disconnect_port: int | None = Field(default=None, ge=1, le=65535)
+    coa_mode: str | None = None
+
+    @field_validator("coa_mode")
+    @classmethod
+    def _coa_mode(cls, value: str | None) -> str | None:
+        return None if value is None else NasClientBase._coa_mode(value)
 
     @field_validator("addresses")
     @classmethod
@@ -277,6 +300,7 @@ class EndpointUpdate(SQLModel):
     profile: str | None = None
     group: str | None = None
     description: str | None = None
+    blocked: bool | None = None
 
 
 class Endpoint(EndpointBase, table=True):
@@ -285,6 +309,87 @@ class Endpoint(EndpointBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Blocked by an admin: rejected whatever the policy says (and disconnected, issue 6).
+    blocked: bool = False
+    # Profiling (issue 6): what the endpoint is, how sure we are, and from which signals.
+    vendor: str | None = Field(default=None, max_length=128)  # IEEE OUI registry (netaddr)
+    randomized: bool = False  # locally administered MAC bit set (a randomized/private MAC)
+    hostname: str | None = Field(default=None, max_length=253)
+    dhcp_fingerprint: str | None = Field(default=None, max_length=512)  # option 55, in order
+    dhcp_vendor_class: str | None = Field(default=None, max_length=253)  # option 60
+    profile_confidence: int = 0  # 0-100
+    profile_source: str | None = Field(default=None, max_length=64)  # dhcp, radius-acct, oui, admin
+    # Accumulated profiling signals (name -> value/count) behind the profile and its hysteresis.
+    signals: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    last_user: str | None = Field(default=None, max_length=253)
+    # Posture (issue 6): the latest evaluated state, score and failed checks.
+    posture_state: str = Field(default="unknown", max_length=16)
+    posture_score: int = 0  # 0-100, higher is riskier
+    posture_failed: list[str] = Field(default_factory=list, sa_type=JSON)
+    posture_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Bumped from one global sequence on every runtime-relevant change to this row (profile,
+    # posture, blocked): workers fetch ``state_seq > last seen`` to patch their snapshot
+    # without reloading the whole configuration.
+    state_seq: int = Field(default=0, sa_type=BigInteger, index=True)
+
+
+class EndpointEvent(SQLModel, table=True):
+    """Something that happened to an endpoint: profile change, possible MAC spoofing,
+    posture change, blocked/unblocked, CoA sent (kind), with its details."""
+
+    __tablename__ = "endpoint_events"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntegerPK)
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    mac: str = Field(max_length=17, index=True)
+    kind: str = Field(max_length=32, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class PostureReport(SQLModel, table=True):
+    """One posture report as received, with what it evaluated to (the posture history)."""
+
+    __tablename__ = "posture_reports"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntegerPK)
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    mac: str = Field(max_length=17, index=True)
+    source: str = Field(default="token", max_length=32)  # token, certificate
+    facts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    state: str = Field(max_length=16)
+    score: int = 0
+    failed: list[str] = Field(default_factory=list, sa_type=JSON)
+    policy: str | None = Field(default=None, max_length=128)
+
+
+class PostureToken(SQLModel, table=True):
+    """A per-endpoint enrollment token for nac-agent (only its SHA-256 is stored)."""
+
+    __tablename__ = "posture_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mac: str = Field(max_length=17, index=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked: bool = False
+
+
+class ProfileRule(SQLModel, table=True):
+    """A weighted profiling rule: when ``signal`` matches ``pattern`` the endpoint scores
+    ``weight`` towards ``profile``. Seeded with a small open fingerprint set (builtin)."""
+
+    __tablename__ = "profile_rules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    profile: str = Field(max_length=64)
+    signal: str = Field(max_length=64)  # e.g. dhcp.params, dhcp.vendor_class, hostname, oui
+    pattern: str = Field(max_length=512)
+    match: str = Field(default="equals", max_length=16)  # equals, prefix, contains, regex
+    weight: int = 50
+    enabled: bool = True
+    builtin: bool = False
 
 
 # --- policy --------------------------------------------------------------------------------
@@ -310,6 +415,8 @@ class ConfigState(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = 0
+    # The endpoint state sequence (Endpoint.state_seq): bumped per endpoint state change.
+    endpoint_seq: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -476,3 +583,23 @@ class ApiTokenPublic(ApiTokenBase):
     created_at: datetime
     last_used: datetime | None
     revoked: bool
+
+
+# --- the admin change log -------------------------------------------------------------------
+
+
+class AdminChange(SQLModel, table=True):
+    """Every change any admin made (console, API or CLI), with the object before and after
+    (secrets masked)."""
+
+    __tablename__ = "admin_changes"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntegerPK)
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    admin: str = Field(max_length=128, index=True)
+    action: str = Field(max_length=16)  # create, update, delete, rotate, import, rollback
+    object_type: str = Field(max_length=32, index=True)  # user, client, endpoint, policy, ...
+    object_key: str = Field(max_length=253)
+    before: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+    after: Any = Field(default=None, sa_type=_JSON_OR_NULL, nullable=True)
+    comment: str = Field(default="", max_length=1024)

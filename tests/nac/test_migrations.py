@@ -37,7 +37,7 @@ def test_fresh_upgrade_twice_and_no_diff(settings: Settings) -> None:
     assert current_revision(settings) is None
     upgrade_database(settings)
     upgrade_database(settings)  # idempotent
-    assert current_revision(settings) == head_revision() == "0004"
+    assert current_revision(settings) == head_revision() == "0005"
     engine = create_sync_engine(settings)
     try:
         assert set(inspect(engine).get_table_names()) >= TABLES
