@@ -128,9 +128,16 @@ class NasInfo:
 @dataclass(slots=True)
 class EndpointInfo:
     mac: str
-    known: bool
+    known: bool  # registered by an admin (profiling alone does not make an endpoint known)
     profile: str | None = None
     group: str | None = None
+    blocked: bool = False
+    posture_score: int = 0
+    posture_failed: frozenset[str] = frozenset()
+    posture_at: datetime | None = None  # when the last posture report was evaluated
+    first_seen: datetime | None = None
+    vendor: str | None = None  # IEEE OUI
+    randomized: bool = False  # locally administered MAC
 
 
 _NO_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({})

@@ -45,6 +45,7 @@ from nac.db.models import (
     ConfigState,
     Endpoint,
     EndpointCreate,
+    EndpointEvent,
     EndpointUpdate,
     Group,
     GroupCreate,
@@ -554,6 +555,123 @@ async def _endpoint_by_mac(session: AsyncSession, mac: str) -> Endpoint | None:
     return (await session.execute(stmt)).scalars().first()
 
 
+# --- endpoint state (profile, posture, blocked) ----------------------------------------------
+#
+# Endpoint state changes often (every DHCP packet, every posture report), so it does not bump
+# the configuration version (a full snapshot reload). Each change takes the next number of
+# one global sequence (config_state.endpoint_seq) and stamps it on the row; the workers poll
+# the sequence and fetch just the rows stamped after the last one they applied.
+
+
+async def get_endpoint_seq(session: AsyncSession) -> int:
+    value = await session.scalar(select(_CONFIG.c.endpoint_seq).where(_CONFIG.c.id == 1))
+    return int(value or 0)
+
+
+async def next_endpoint_seq(session: AsyncSession) -> int:
+    """Take the next endpoint state number inside the caller's write transaction."""
+    result = await session.execute(
+        update(_CONFIG)
+        .where(_CONFIG.c.id == 1)
+        .values(endpoint_seq=_CONFIG.c.endpoint_seq + 1)
+        .returning(_CONFIG.c.endpoint_seq)
+    )
+    value = result.scalar()
+    if value is None:  # a database migrated by hand without the row
+        await session.execute(
+            insert(_CONFIG).values(id=1, version=0, endpoint_seq=1, updated_at=utcnow())
+        )
+        return 1
+    return int(value)
+
+
+# Fields `set_endpoint_state` may change (the runtime-relevant and profiling columns).
+ENDPOINT_STATE_FIELDS = frozenset(
+    {"profile", "group", "registered", "blocked", "vendor", "randomized", "hostname"}
+    | {"dhcp_fingerprint"}
+    | {"dhcp_vendor_class", "profile_confidence", "profile_source", "signals", "last_user"}
+    | {"posture_state", "posture_score", "posture_failed", "posture_at", "last_seen"}
+)
+
+
+async def set_endpoint_state(
+    session: AsyncSession,
+    *,
+    mac: str,
+    create: bool = True,
+    events: Sequence[tuple[str, dict[str, Any]]] = (),
+    **fields: Any,
+) -> Endpoint:
+    """Change an endpoint's state (creating it when ``create`` and it is new), stamp it with
+    the next endpoint sequence number and record ``events`` (kind, detail), in one
+    transaction. The workers pick the change up without a configuration reload."""
+    unknown = set(fields) - ENDPOINT_STATE_FIELDS
+    if unknown:
+        raise ValueError(f"not endpoint state: {', '.join(sorted(unknown))}")
+    mac = normalize_mac(mac)
+    async with _write(session):
+        row = await _endpoint_by_mac(session, mac)
+        if row is None:
+            if not create:
+                raise NotFoundError(f"endpoint {mac} does not exist")
+            row = Endpoint(mac=mac, registered=False)
+            session.add(row)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.state_seq = await next_endpoint_seq(session)
+        for kind, detail in events:
+            session.add(EndpointEvent(mac=mac, kind=kind, detail=detail))
+        await session.flush()
+    return row
+
+
+async def endpoint_changes(
+    session: AsyncSession, *, after: int, limit: int = 10_000
+) -> tuple[int, list[RuntimeEndpoint]]:
+    """The endpoint sequence now, and the endpoints stamped after ``after`` (oldest first,
+    at most ``limit``: call again from the last one's ``state_seq`` when that many come)."""
+    seq = await get_endpoint_seq(session)
+    if seq <= after:
+        return seq, []
+    stmt = (
+        select(Endpoint)
+        .where(col(Endpoint.state_seq) > after)
+        .order_by(col(Endpoint.state_seq))
+        .limit(limit)
+    )
+    rows = (await session.execute(stmt)).scalars()
+    return seq, [runtime_endpoint(e) for e in rows]
+
+
+async def list_endpoint_events(
+    session: AsyncSession, *, mac: str | None = None, kind: str | None = None, limit: int = 100
+) -> list[EndpointEvent]:
+    stmt = select(EndpointEvent).order_by(col(EndpointEvent.id).desc()).limit(limit)
+    if mac is not None:
+        stmt = stmt.where(col(EndpointEvent.mac) == normalize_mac(mac))
+    if kind is not None:
+        stmt = stmt.where(col(EndpointEvent.kind) == kind)
+    return list((await session.execute(stmt)).scalars())
+
+
+def runtime_endpoint(e: Endpoint) -> RuntimeEndpoint:
+    return RuntimeEndpoint(
+        mac=e.mac,
+        profile=e.profile,
+        group=e.group,
+        registered=e.registered,
+        blocked=e.blocked,
+        posture_state=e.posture_state,
+        posture_score=e.posture_score,
+        posture_failed=tuple(e.posture_failed or ()),
+        posture_at=e.posture_at,
+        first_seen=e.first_seen,
+        vendor=e.vendor,
+        randomized=e.randomized,
+        state_seq=e.state_seq,
+    )
+
+
 # --- audit ---------------------------------------------------------------------------------
 
 
@@ -938,10 +1056,8 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
             )
             for u in (await session.execute(select(User).order_by(col(User.name)))).scalars()
         )
-        endpoints = tuple(
-            RuntimeEndpoint(mac=e.mac, profile=e.profile, group=e.group)
-            for e in await list_endpoints(session)
-        )
+        endpoints = tuple(runtime_endpoint(e) for e in await list_endpoints(session))
+        endpoint_seq = await get_endpoint_seq(session)
         return RuntimeConfig(
             version=version,
             policy=policy_row.document if policy_row is not None else default_policy(),
@@ -949,6 +1065,7 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
             clients=tuple(clients),
             users=users,
             endpoints=endpoints,
+            endpoint_seq=endpoint_seq,
         )
     finally:
         await session.rollback()  # end the read transaction (expires the ORM rows read)

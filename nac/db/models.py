@@ -309,6 +309,9 @@ class Endpoint(EndpointBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Registered by an admin (console, CLI, import): a known endpoint for MAB. Endpoints that
+    # profiling or posture discovered are not registered until an admin says so.
+    registered: bool = True
     # Blocked by an admin: rejected whatever the policy says (and disconnected, issue 6).
     blocked: bool = False
     # Profiling (issue 6): what the endpoint is, how sure we are, and from which signals.

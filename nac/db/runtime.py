@@ -6,6 +6,7 @@ Produced by `nac.db.crud.load_runtime_config` in one transaction; never written 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -45,6 +46,16 @@ class RuntimeEndpoint:
     mac: str  # aa:bb:cc:dd:ee:ff
     profile: str | None
     group: str | None
+    registered: bool = True
+    blocked: bool = False
+    posture_state: str = "unknown"
+    posture_score: int = 0
+    posture_failed: tuple[str, ...] = ()
+    posture_at: datetime | None = None
+    first_seen: datetime | None = None
+    vendor: str | None = None
+    randomized: bool = False
+    state_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +66,4 @@ class RuntimeConfig:
     clients: tuple[RuntimeClient, ...]
     users: tuple[RuntimeUser, ...]
     endpoints: tuple[RuntimeEndpoint, ...]
+    endpoint_seq: int = 0  # config_state.endpoint_seq when read

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from nac.services.snapshot import RuntimeSnapshot, UserEntry
+from nac.services.snapshot import EndpointEntry, RuntimeSnapshot, UserEntry
 from policy.model import AccessContext, AuthnResult, AuthnStatus, Identity, ReasonCode
 from radius.crypto import chap_verify
 from radius.mschap import nt_password_hash, verify_nt_challenge_response, verify_nt_response
@@ -79,7 +79,7 @@ class SnapshotResolver:
         self._snapshot = snapshot
         # Success results per user and per endpoint, made on first use for this snapshot.
         self._ok_users: dict[str, AuthnResult] = {}
-        self._ok_endpoints: dict[str, AuthnResult] = {}
+        self._ok_endpoints: dict[str, tuple[EndpointEntry, AuthnResult]] = {}
 
     def authenticate(self, source: str, ctx: AccessContext) -> AuthnResult:
         if source == "internal_users":
@@ -171,20 +171,21 @@ class SnapshotResolver:
                 "no MAC address in the request",
             )
         endpoint = self._snapshot.endpoints.get(mac)
-        if endpoint is None:
-            return _UNKNOWN_MAC
-        cached = self._ok_endpoints.get(mac)
-        if cached is None:
-            attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
-            groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
-            identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
-            cached = AuthnResult(
-                status=AuthnStatus.OK,
-                reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
-                reason="known MAC",
-                identity=identity,
-            )
-            self._ok_endpoints[mac] = cached
+        if endpoint is None or not endpoint.registered:
+            return _UNKNOWN_MAC  # discovered by profiling or posture is not registered
+        hit = self._ok_endpoints.get(mac)
+        if hit is not None and hit[0] is endpoint:
+            return hit[1]
+        attributes = {"profile": endpoint.profile} if endpoint.profile else _EMPTY
+        groups = frozenset((endpoint.group,)) if endpoint.group else frozenset()
+        identity = Identity(name=mac, source="endpoints", groups=groups, attributes=attributes)
+        cached = AuthnResult(
+            status=AuthnStatus.OK,
+            reason_code=ReasonCode.AUTHENTICATION_SUCCEEDED,
+            reason="known MAC",
+            identity=identity,
+        )
+        self._ok_endpoints[mac] = (endpoint, cached)
         return cached
 
 

@@ -308,6 +308,7 @@ class RadiusService:
 
         endpoint: EndpointInfo | None = None
         endpoint_record: tuple[bool, str | None, str | None] | None = None
+        posture = "unknown"
         if mac is not None:
             entry = snapshot.endpoints.get(mac)
             if entry is None:
@@ -315,9 +316,20 @@ class RadiusService:
                 endpoint_record = _UNKNOWN_ENDPOINT
             else:
                 endpoint = EndpointInfo(
-                    mac=mac, known=True, profile=entry.profile, group=entry.group
+                    mac=mac,
+                    known=entry.registered,
+                    profile=entry.profile,
+                    group=entry.group,
+                    blocked=entry.blocked,
+                    posture_score=entry.posture_score,
+                    posture_failed=entry.posture_failed,
+                    posture_at=entry.posture_at,
+                    first_seen=entry.first_seen,
+                    vendor=entry.vendor,
+                    randomized=entry.randomized,
                 )
-                endpoint_record = (True, entry.profile, entry.group)
+                posture = entry.posture_state
+                endpoint_record = (entry.registered, entry.profile, entry.group)
         nas_key = (client.name, nas_ip, nas_ip6, event.addr[0])
         nas = self._nas_cache.get(nas_key)
         if nas is None:
@@ -345,6 +357,7 @@ class RadiusService:
             called_station_id=called_text,
             calling_station_id=calling_text,
             ssid=ssid,
+            posture=posture,
             attributes=RequestAttributes(packet.attributes, self._dictionary),
             certificate=done.certificate if done is not None else _NO_CERTIFICATE,
             credentials=credentials,

@@ -12,12 +12,13 @@ import contextlib
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from nac.core.secrets import SecretBox
-from nac.db.crud import get_config_version, load_runtime_config
+from nac.db.crud import endpoint_changes, get_config_version, load_runtime_config
 from nac.db.engine import Database
-from nac.db.runtime import RuntimeConfig
+from nac.db.runtime import RuntimeConfig, RuntimeEndpoint
 from policy.compile import compile_policy
 from policy.model import NasInfo
 from policy.rules import PolicySnapshot
@@ -59,6 +60,32 @@ class EndpointEntry:
     mac: str
     profile: str | None
     group: str | None
+    registered: bool = True  # known for MAB; discovered endpoints are not
+    blocked: bool = False
+    posture_state: str = "unknown"
+    posture_score: int = 0
+    posture_failed: frozenset[str] = frozenset()
+    posture_at: datetime | None = None
+    first_seen: datetime | None = None
+    vendor: str | None = None
+    randomized: bool = False
+
+
+def endpoint_entry(e: RuntimeEndpoint) -> EndpointEntry:
+    return EndpointEntry(
+        mac=e.mac,
+        profile=e.profile,
+        group=e.group,
+        registered=e.registered,
+        blocked=e.blocked,
+        posture_state=e.posture_state,
+        posture_score=e.posture_score,
+        posture_failed=frozenset(e.posture_failed),
+        posture_at=e.posture_at,
+        first_seen=e.first_seen,
+        vendor=e.vendor,
+        randomized=e.randomized,
+    )
 
 
 class RuntimeSnapshot:
@@ -68,6 +95,7 @@ class RuntimeSnapshot:
         "_by_prefix",
         "_ip_cache",
         "clients",
+        "endpoint_seq",
         "endpoints",
         "policy",
         "policy_version",
@@ -84,6 +112,7 @@ class RuntimeSnapshot:
         users: dict[str, UserEntry],
         endpoints: dict[str, EndpointEntry],
         policy_version: int = 0,
+        endpoint_seq: int = 0,
     ) -> None:
         self.version = version
         self.policy = policy
@@ -91,11 +120,21 @@ class RuntimeSnapshot:
         self.clients = clients
         self.users = users
         self.endpoints = endpoints
+        # The endpoint state sequence applied: `endpoints` is patched in place as it moves
+        # (the only mutation after construction; readers see an entry old or new, never torn).
+        self.endpoint_seq = endpoint_seq
         # Most specific prefix first, so overlapping ranges resolve to the narrowest.
         pairs = [(net, c) for c in clients for net in c.networks]
         pairs.sort(key=lambda p: p[0].prefixlen, reverse=True)
         self._by_prefix = tuple(pairs)
         self._ip_cache: dict[str, ClientEntry | None] = {}
+
+    def apply_endpoints(self, seq: int, changed: list[RuntimeEndpoint]) -> None:
+        """Patch endpoint state changes (stamped up to ``seq``) into this snapshot."""
+        endpoints = self.endpoints
+        for e in changed:
+            endpoints[e.mac] = endpoint_entry(e)
+        self.endpoint_seq = max(self.endpoint_seq, seq)
 
     def client_for_ip(self, ip: str) -> ClientEntry | None:
         try:
@@ -176,9 +215,7 @@ def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
         )
         for u in config.users
     }
-    endpoints = {
-        e.mac: EndpointEntry(mac=e.mac, profile=e.profile, group=e.group) for e in config.endpoints
-    }
+    endpoints = {e.mac: endpoint_entry(e) for e in config.endpoints}
     return RuntimeSnapshot(
         version=config.version,
         policy=compile_policy(config.policy),
@@ -186,16 +223,26 @@ def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
         clients=tuple(clients),
         users=users,
         endpoints=endpoints,
+        endpoint_seq=config.endpoint_seq,
     )
 
 
 class SnapshotStore:
     """Holds the current snapshot and replaces it when the configuration version moves."""
 
-    def __init__(self, *, db: Database, box: SecretBox, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        box: SecretBox,
+        poll_interval: float = 1.0,
+        endpoint_interval: float = 0.1,
+    ) -> None:
         self._db = db
         self._box = box
         self._poll_interval = poll_interval
+        self._endpoint_interval = min(endpoint_interval, poll_interval)
+        self.endpoint_updates = 0
         self.current: RuntimeSnapshot | None = None
         self.reloads = 0
         self.reload_errors = 0
@@ -238,13 +285,43 @@ class SnapshotStore:
         self._failed_version = None
         return True
 
+    async def apply_endpoint_changes(self) -> int:
+        """Patch endpoint state stamped since the current snapshot's sequence; returns how many
+        endpoints changed."""
+        snapshot = self.current
+        if snapshot is None:
+            return 0
+        count = 0
+        while True:
+            async with self._db.session() as session:
+                seq, changed = await endpoint_changes(session, after=snapshot.endpoint_seq)
+            if not changed:
+                snapshot.endpoint_seq = max(snapshot.endpoint_seq, seq)
+                break
+            last = changed[-1].state_seq
+            snapshot.apply_endpoints(min(seq, last), changed)
+            snapshot.endpoint_seq = last
+            count += len(changed)
+            if last >= seq:
+                break
+        self.endpoint_updates += count
+        return count
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Poll the configuration version every ``poll_interval`` and the endpoint state
+        sequence every ``endpoint_interval`` (a one-row read; rows only when it moved)."""
+        loop = asyncio.get_running_loop()
+        next_config = loop.time() + self._poll_interval
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
+                await asyncio.wait_for(stop.wait(), timeout=self._endpoint_interval)
             if stop.is_set():
                 return
             try:
-                await self.reload_if_changed()
+                if loop.time() >= next_config:
+                    next_config = loop.time() + self._poll_interval
+                    if await self.reload_if_changed():
+                        continue  # a fresh snapshot holds every endpoint as of its read
+                await self.apply_endpoint_changes()
             except Exception as exc:
                 log.warning("configuration poll failed: %s", exc)

@@ -1,6 +1,6 @@
 """Profiling, posture, dynamic authorization and the admin change log.
 
-* ``endpoints`` grows: blocked flag, OUI vendor, randomized-MAC flag, hostname, DHCP
+* ``endpoints`` grows: registered and blocked flags, OUI vendor, randomized-MAC flag, hostname, DHCP
   fingerprint and vendor class, profile confidence and source, accumulated signals, the
   last user, the posture state/score/failed checks, and ``state_seq`` (from the new
   ``config_state.endpoint_seq``) so workers fetch only the endpoints that changed.
@@ -31,6 +31,7 @@ UTC_TS = sa.DateTime(timezone=True)
 BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 _ENDPOINT_COLUMNS = (
+    ("registered", sa.Boolean(), sa.true()),
     ("blocked", sa.Boolean(), sa.false()),
     ("vendor", sa.String(128), None),
     ("randomized", sa.Boolean(), sa.false()),

@@ -1,0 +1,84 @@
+"""Endpoint state (profile, posture, blocked) reaches the running snapshot without a reload."""
+
+from __future__ import annotations
+
+import pytest
+
+from nac.core.errors import NotFoundError
+from nac.core.secrets import SecretBox
+from nac.db import crud
+from nac.db.engine import Database
+from nac.db.models import EndpointCreate
+from nac.services.identity import MacCredentials, SnapshotResolver
+from nac.services.snapshot import SnapshotStore
+from policy.model import AccessContext, AuthnStatus, NasInfo
+
+
+def _mab(mac: str) -> AccessContext:
+    from datetime import UTC, datetime
+
+    return AccessContext(
+        protocol="radius",
+        now=datetime.now(UTC),
+        nas=NasInfo(name="sw", ip="10.0.0.1"),
+        auth_method="mab",
+        mac=mac,
+        credentials=MacCredentials(mac),
+    )
+
+
+async def test_state_changes_patch_the_snapshot(database: Database, box: SecretBox) -> None:
+    db = database
+    async with db.session() as s:
+        await crud.create_endpoint(s, endpoint=EndpointCreate(mac="00:11:22:33:44:55"))
+    store = SnapshotStore(db=db, box=box)
+    snap = await store.load()
+    version = snap.version
+    assert snap.endpoints["00:11:22:33:44:55"].posture_state == "unknown"
+    resolver = SnapshotResolver(snap)
+    first = resolver.authenticate("endpoints", _mab("00:11:22:33:44:55"))
+    assert first.status is AuthnStatus.OK
+
+    async with db.session() as s:
+        await crud.set_endpoint_state(
+            s,
+            mac="00-11-22-33-44-55",
+            posture_state="non_compliant",
+            posture_score=80,
+            posture_failed=["firewall"],
+            events=[("posture_change", {"from": "unknown", "to": "non_compliant"})],
+        )
+        # A MAC first seen by profiling is created, but not registered (not known for MAB).
+        row = await crud.set_endpoint_state(s, mac="AA:BB:CC:00:00:01", profile="printer")
+        assert row.registered is False
+        with pytest.raises(NotFoundError):
+            await crud.set_endpoint_state(s, mac="aa:bb:cc:00:00:02", create=False, blocked=True)
+        with pytest.raises(ValueError, match="not endpoint state: id, state_seq"):
+            await crud.set_endpoint_state(s, mac="aa:bb:cc:00:00:03", id=7, state_seq=1)
+        # The configuration version did not move: no full reload.
+        assert await crud.get_config_version(s) == version
+        events = await crud.list_endpoint_events(s, mac="00:11:22:33:44:55")
+        assert [(e.kind, e.detail["to"]) for e in events] == [("posture_change", "non_compliant")]
+
+    assert await store.apply_endpoint_changes() == 2
+    assert store.current is snap  # patched in place, not replaced
+    entry = snap.endpoints["00:11:22:33:44:55"]
+    assert (entry.posture_state, entry.posture_score) == ("non_compliant", 80)
+    assert entry.posture_failed == frozenset({"firewall"})
+    assert snap.endpoints["aa:bb:cc:00:00:01"].profile == "printer"
+    assert await store.apply_endpoint_changes() == 0  # nothing new
+
+    # The resolver's cache follows the patched entry; a discovered MAC is still unknown.
+    again = resolver.authenticate("endpoints", _mab("00:11:22:33:44:55"))
+    assert again.status is AuthnStatus.OK and again is not first
+    unknown = resolver.authenticate("endpoints", _mab("aa:bb:cc:00:00:01"))
+    assert unknown.status is not AuthnStatus.OK
+
+    # A full reload carries the state and the sequence it was read at.
+    async with db.session() as s:
+        await crud.create_endpoint(s, endpoint=EndpointCreate(mac="00:11:22:33:44:66"))
+    assert await store.reload_if_changed()
+    fresh = store.current
+    assert fresh is not None and fresh is not snap
+    assert fresh.endpoints["00:11:22:33:44:55"].posture_state == "non_compliant"
+    assert fresh.endpoint_seq == snap.endpoint_seq
