@@ -36,6 +36,7 @@ from nac.db.defaults import DEFAULT_POLICY_AUTHOR, default_policy
 from nac.db.models import (
     AccountingSession,
     Admin,
+    AdminChange,
     AdminCreate,
     AdminUpdate,
     ApiToken,
@@ -1229,3 +1230,59 @@ def _token_public(row: ApiToken, owner: str) -> ApiTokenPublic:
         last_used=row.last_used,
         revoked=row.revoked,
     )
+
+
+# --- the admin change log -------------------------------------------------------------------
+
+
+async def record_admin_change(
+    session: AsyncSession,
+    *,
+    admin: str,
+    action: str,
+    object_type: str,
+    object_key: str,
+    before: Any = None,
+    after: Any = None,
+    comment: str = "",
+    commit: bool = True,
+) -> AdminChange:
+    """Log one change by ``admin`` (``before``/``after``: JSON-able, secrets already masked).
+
+    With ``commit=False`` the row joins the caller's open transaction, so the change and its
+    log entry commit together; otherwise it is written on its own."""
+    row = AdminChange(
+        admin=admin,
+        action=action,
+        object_type=object_type,
+        object_key=object_key,
+        before=before,
+        after=after,
+        comment=comment,
+    )
+    if not commit:
+        session.add(row)
+        return row
+    async with _write(session):
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def list_admin_changes(
+    session: AsyncSession,
+    *,
+    admin: str | None = None,
+    object_type: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AdminChange]:
+    """Newest first; ``before_id`` pages back (keyset)."""
+    stmt = select(AdminChange).order_by(col(AdminChange.id).desc()).limit(limit)
+    if admin is not None:
+        stmt = stmt.where(col(AdminChange.admin) == admin)
+    if object_type is not None:
+        stmt = stmt.where(col(AdminChange.object_type) == object_type)
+    if before_id is not None:
+        stmt = stmt.where(col(AdminChange.id) < before_id)
+    return list((await session.execute(stmt)).scalars())
