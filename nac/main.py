@@ -35,8 +35,11 @@ from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn, AuditRecordIn
 from nac.pki import configured_pki
 from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
+from nac.services.dhcp_listener import DhcpProtocol, open_dhcp_listener
+from nac.services.dynauth import DynamicAuthorizer
 from nac.services.eap_service import EapService, ensure_pki
 from nac.services.metrics import Metrics, active_sessions_counter
+from nac.services.profiler import Profiler
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.tacacs_service import TacacsService
@@ -290,6 +293,9 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     except (OSError, ValueError, NacError) as exc:
         await audit_pipe.close()
         raise StartupError(f"cannot set up 802.1X (EAP): {exc}") from None
+    # Device profiling (issue 6): DHCP (worker 0) and device-sensor accounting (any worker)
+    # feed one writer task per process.
+    profiler = Profiler(db=db, node=settings.node_name)
     service = RadiusService(
         store=store,
         audit=audit,
@@ -297,6 +303,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         dictionary=dictionary,
         node=settings.node_name,
         eap=eap,
+        profiler=profiler,
     )
 
     async def write_tacacs_accounting(items: Sequence[AuditRecordIn]) -> None:
@@ -319,6 +326,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     client_sync = _ClientSeenSync(db, service, auth_server)
     await client_sync.sync()
     listeners: list[tuple[asyncio.DatagramTransport, RadiusProtocol]] = []
+    dhcp: tuple[asyncio.DatagramTransport, DhcpProtocol] | None = None
     try:
         listeners.append(
             await _listen(
@@ -345,6 +353,10 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
             )
         )
         tacacs_listeners = await _listen_tacacs(settings, tacacs, worker, audit_pipe)
+        if settings.dhcp_port and worker.index == 0:
+            dhcp = await open_dhcp_listener(
+                settings.dhcp_bind or settings.bind, settings.dhcp_port, profiler
+            )
         # This process's numbers only (labelled node and worker): read when scraped.
         metrics = Metrics(
             node=settings.node_name,
@@ -356,9 +368,24 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
             writers=(audit, accounting, tacacs_accounting),
             audit_pipe=audit_pipe,
             active_sessions=active_sessions_counter(db),
+            profiler=profiler,
+            dhcp=dhcp[1] if dhcp is not None else None,
+        )
+        # RFC 5176: the CoA client lives beside the console (worker 0), which fires its triggers.
+        dynauth = (
+            DynamicAuthorizer(
+                db=db,
+                store=store,
+                node=settings.node_name,
+                timeout=settings.coa_timeout,
+                tries=settings.coa_tries,
+                settle=settings.coa_settle_seconds,
+            )
+            if worker.index == 0
+            else None
         )
         try:
-            web = _start_web(settings, db, store, worker, metrics)
+            web = _start_web(settings, db, store, worker, metrics, dynauth)
         except StartupError:
             for tacacs_listener in tacacs_listeners:
                 await tacacs_listener.close()
@@ -366,6 +393,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     except StartupError:
         for transport, _ in listeners:
             transport.close()
+        if dhcp is not None:
+            dhcp[0].close()
         await audit.close()
         await accounting.close()
         await tacacs_accounting.close()
@@ -378,6 +407,16 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         loop.add_signal_handler(sig, stop.set)
     poller = asyncio.create_task(store.run(stop), name="config-poll")
     seen = asyncio.create_task(client_sync.run(stop), name="client-sync")
+    profiling = asyncio.create_task(profiler.run(stop), name="profiler")
+    # Profile changes from every worker of this node (read back from endpoint_events).
+    follower = (
+        asyncio.create_task(dynauth.follow_profile_changes(stop), name="coa-profile")
+        if dynauth is not None
+        else None
+    )
+    if dhcp is not None:
+        name = dhcp[0].get_extra_info("sockname")
+        log.info("listening on udp %s port %s (DHCP profiling)", name[0], name[1])
     for transport, _ in listeners:
         sockname = transport.get_extra_info("sockname")
         if worker.index == 0:
@@ -390,7 +429,8 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 log.info("listening on tcp %s port %s (%s)", name[0], name[1], what)
     if web is not None:
         name = web.sock.getsockname()
-        log.info("listening on tcp %s port %s (web console)", name[0], name[1])
+        what = "web console, HTTPS" if settings.web_tls else "web console"
+        log.info("listening on tcp %s port %s (%s)", name[0], name[1], what)
     version = store.current.version if store.current else "?"
     if worker.ready_fd is None:
         log.info("nac ready (node %s, configuration version %s)", settings.node_name, version)
@@ -403,8 +443,14 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     log.info("stopping: closing listeners, finishing requests, flushing writers")
     for transport, _ in listeners:
         transport.close()
+    if dhcp is not None:
+        dhcp[0].close()
     if web is not None:
         await web.stop()
+    if follower is not None:
+        await follower
+    if dynauth is not None:
+        await dynauth.close()  # scheduled CoAs finish (a few seconds at most: their retries)
     for _, protocol in listeners:
         await protocol.drain()
     for tacacs_listener in tacacs_listeners:
@@ -413,6 +459,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
     await accounting.close()
     await audit.close()
     await audit_pipe.close()
+    await profiling  # stop is set: it writes what is pending and returns
     for task in (poller, seen):
         task.cancel()
         with suppress(asyncio.CancelledError):
@@ -464,6 +511,7 @@ def _start_web(
     store: SnapshotStore,
     worker: Worker,
     metrics: Metrics | None = None,
+    dynauth: DynamicAuthorizer | None = None,
 ) -> _Web | None:
     """The web console on ``web_port`` (0: none), in worker 0 only. The socket is bound here
     so a taken port is a startup error, and connections queue until uvicorn accepts them.
@@ -486,7 +534,7 @@ def _start_web(
             raise
     except OSError as exc:
         raise _tcp_error("the web console", settings.bind, settings.web_port, exc) from None
-    app = create_app(settings, db=db, store=store, box=store.box)
+    app = create_app(settings, db=db, store=store, box=store.box, dynauth=dynauth)
     app.state.metrics = metrics
     config = uvicorn.Config(
         app,
@@ -497,6 +545,14 @@ def _start_web(
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+    if settings.web_tls:
+        try:
+            context = web_tls_context(settings)
+        except StartupError:
+            sock.close()
+            raise
+        config.load()
+        config.ssl = context  # uvicorn wraps the sockets it is given with config.ssl
     server = _ConsoleServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="web-console")
     return _Web(server, sock, task)
@@ -582,6 +638,22 @@ def tacacs_tls_context(settings: Settings) -> ssl.SSLContext:
         context.load_cert_chain(str(pki.paths.server_cert), str(pki.paths.server_key))
     except (OSError, ssl.SSLError) as exc:
         raise StartupError(f"cannot set up TACACS+ over TLS: {exc}") from None
+    return context
+
+
+def web_tls_context(settings: Settings) -> ssl.SSLContext:
+    """HTTPS for the console (``--web-tls``): TLS 1.2 or later with the EAP server certificate
+    and key (the built-in CA's, made if absent, or ``eap_server_cert``/``eap_server_key``).
+    Browsers trust it once the CA is installed (``nac pki export-ca``); its DNS names are the
+    node name or those given to ``nac pki init --server-name``."""
+    pki = ensure_pki(settings)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(str(pki.paths.server_cert), str(pki.paths.server_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot set up HTTPS for the web console: {exc}") from None
     return context
 
 

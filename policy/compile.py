@@ -2,9 +2,9 @@
 
 Every mistake is a `PolicyError` whose path names the field, e.g.
 ``policy_sets[0].authorization[2].condition.op: unknown operator 'equal'``. Top-level keys other
-than ``results``, ``policy_sets``, ``shell_profiles`` and ``command_sets`` are left alone (kept in
-`PolicySnapshot.document`) so later sections can be added without breaking older compilers'
-documents.
+than ``results``, ``policy_sets``, ``shell_profiles``, ``command_sets`` and ``posture`` are left
+alone (kept in `PolicySnapshot.document`) so later sections can be added without breaking older
+compilers' documents.
 
 TACACS+ device administration adds two optional sections that accepting results reference by
 name (``"shell_profile": "admin-15"``, ``"command_set": "netops"``)::
@@ -19,6 +19,13 @@ name (``"shell_profile": "admin-15"``, ``"command_set": "netops"``)::
 
 Patterns are regular expressions compiled here and matched against the whole of one normalised
 command (see `policy.commands`); nested unbounded repetition such as ``(a+)+`` is refused.
+
+Posture adds an optional ``posture`` section (`posture.checks.compile_requirements`): the checks
+posture reports are evaluated against and the grace period of ``posture.grace``::
+
+    "posture": {"grace_seconds": 86400,
+                "requirements": [{"id": "firewall", "fact": "firewall.enabled",
+                                  "op": "is_true", "weight": 80}]}
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from policy.rules import (
     PolicySnapshot,
     RuleState,
 )
+from posture.checks import compile_requirements
+from posture.model import PostureError, PostureRequirements
 
 __all__ = ["PolicyError", "compile_policy"]
 
@@ -113,6 +122,11 @@ def compile_policy(
     if not isinstance(document, Mapping):
         raise PolicyError("", f"a policy document is an object, got {type(document).__name__}")
     compiler = _Compiler(identity_sources, attribute_names)
+    try:
+        posture = compile_requirements(document.get("posture"), "posture")
+    except PostureError as exc:
+        raise PolicyError(exc.path, exc.message) from None
+    compiler.posture = posture
     shells = _named(document.get("shell_profiles", {}), "shell_profiles", _shell_profile)
     command_sets = _named(document.get("command_sets", {}), "command_sets", _command_set)
     compiler.shell_profiles, compiler.command_sets = shells, command_sets
@@ -128,6 +142,7 @@ def compile_policy(
         document=copy.deepcopy(dict(document)),
         shell_profiles=shells,
         command_sets=command_sets,
+        posture=posture,
     )
 
 
@@ -412,12 +427,15 @@ class _Compiler:
         self.attribute_names = attribute_names
         self.shell_profiles: Mapping[str, ShellProfile] = {}
         self.command_sets: Mapping[str, CommandSet] = {}
+        self.posture = PostureRequirements()
 
     def condition(self, data: Mapping[Any, Any], path: str) -> Condition | None:
         raw = data.get("condition")
         if raw is None:
             return None
-        return compile_condition(raw, f"{path}.condition", attribute_names=self.attribute_names)
+        return compile_condition(
+            raw, f"{path}.condition", attribute_names=self.attribute_names, posture=self.posture
+        )
 
     def results(self, value: object, path: str) -> Mapping[str, AuthorizationProfile]:
         if not isinstance(value, Mapping):

@@ -11,6 +11,16 @@ Device administration (TACACS+) uses the same names: ``protocol`` ("tacacs"), ``
 ``tacacs.service`` ("shell", "ppp", ...; absent for RADIUS) and ``time`` with ``time_window`` for
 time of day and day of week (UTC unless a ``tz`` is given).
 
+Posture and endpoint facts: ``posture.state`` (unknown, compliant, non_compliant),
+``posture.score`` (0-100, higher is riskier; absent until a report was evaluated) with the
+numeric operators ``less_than``, ``at_most``, ``at_least``, ``greater_than`` (and ``equals``,
+``not_equals``, ``exists``), ``posture.failed`` (the set of failed check ids), ``posture.grace``
+(true while the state is unknown and the endpoint was first seen less than the policy's
+``posture.grace_seconds`` ago; an endpoint nac has not recorded yet, or a request without a
+MAC, is at the start of its grace period), ``endpoint.blocked``, ``endpoint.randomized``
+(a locally administered MAC) and ``endpoint.vendor`` (the IEEE OUI owner). The words of a
+condition on ``posture.*`` name the failed checks and what each requires.
+
 Semantics worth knowing:
 - Multi-valued attributes (``user.groups``, ``radius.*``) match when any value matches; on
   ``user.groups``, ``contains`` is membership and ``in`` is "member of any of these".
@@ -26,7 +36,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
@@ -35,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from policy.errors import PolicyError, type_name
 from policy.mac import mac_prefix, normalize_mac
 from policy.model import AccessContext, Identity
-from posture.model import PostureState
+from posture.model import PostureRequirements, PostureState
 
 __all__ = [
     "ATTRIBUTES",
@@ -57,6 +67,7 @@ TextGetter = Callable[[AccessContext, Identity | None], str | None]
 ManyGetter = Callable[[AccessContext, Identity | None], Collection[str]]
 BoolGetter = Callable[[AccessContext, Identity | None], bool]
 TimeGetter = Callable[[AccessContext, Identity | None], datetime]
+NumberGetter = Callable[[AccessContext, Identity | None], int | float | None]
 StrTest = Callable[[str], bool]
 
 MAX_DEPTH: Final = 32
@@ -87,6 +98,7 @@ class Kind(Enum):
     SET = "set"  # a set of strings (user.groups)
     BOOL = "bool"
     TIME = "time"
+    NUMBER = "number"  # one optional number (posture.score)
 
 
 def _user_name(c: AccessContext, i: Identity | None) -> str | None:
@@ -121,13 +133,31 @@ _TEXT: Final[Mapping[str, TextGetter]] = {
     "ssid": lambda c, i: c.ssid,
     "posture.state": lambda c, i: c.posture,
     "tacacs.service": lambda c, i: c.tacacs_service,
+    "endpoint.vendor": lambda c, i: c.endpoint.vendor if c.endpoint is not None else None,
 }
 _SETS: Final[Mapping[str, ManyGetter]] = {
     "user.groups": lambda c, i: i.groups if i is not None else _NO_GROUPS,
+    "posture.failed": lambda c, i: (
+        c.endpoint.posture_failed if c.endpoint is not None else _NO_GROUPS
+    ),
 }
 _BOOLS: Final[Mapping[str, BoolGetter]] = {
     "endpoint.known": lambda c, i: c.endpoint is not None and c.endpoint.known,
+    "endpoint.blocked": lambda c, i: c.endpoint is not None and c.endpoint.blocked,
+    "endpoint.randomized": lambda c, i: c.endpoint is not None and c.endpoint.randomized,
+    # Replaced at compile time by a getter holding the policy's grace period (_grace_getter).
+    "posture.grace": lambda c, i: False,
 }
+
+
+def _posture_score(c: AccessContext, i: Identity | None) -> int | None:
+    ep = c.endpoint
+    if ep is None or ep.posture_at is None:
+        return None  # no report evaluated yet
+    return ep.posture_score
+
+
+_NUMBERS: Final[Mapping[str, NumberGetter]] = {"posture.score": _posture_score}
 _TIMES: Final[Mapping[str, TimeGetter]] = {"time": lambda c, i: c.now}
 # Values a few attributes can take: a typo there is a compile error, not a rule that never matches.
 _CHOICES: Final[Mapping[str, frozenset[str]]] = {
@@ -140,6 +170,7 @@ ATTRIBUTES: Final[tuple[str, ...]] = (
     *_SETS,
     *_BOOLS,
     *_TIMES,
+    *_NUMBERS,
     *sorted(CERT_ATTRIBUTES),
     "radius.<Attribute-Name>",
 )
@@ -153,14 +184,31 @@ _STRING_OPS: Final = (
     "starts_with",
     "ends_with",
 )
+_NUMBER_OPS: Final = ("less_than", "at_most", "at_least", "greater_than")
 _OPS_BY_KIND: Final[Mapping[Kind, tuple[str, ...]]] = {
     Kind.TEXT: (*_STRING_OPS, "mac_in", "ip_in_cidr", "exists"),
     Kind.MANY: (*_STRING_OPS, "mac_in", "ip_in_cidr", "exists"),
     Kind.SET: ("equals", "in", "contains", "matches", "starts_with", "ends_with", "exists"),
     Kind.BOOL: ("equals", "not_equals", "exists"),
     Kind.TIME: ("time_window", "exists"),
+    Kind.NUMBER: ("equals", "not_equals", *_NUMBER_OPS, "exists"),
 }
-OPERATORS: Final[tuple[str, ...]] = (*_STRING_OPS, "mac_in", "ip_in_cidr", "time_window", "exists")
+OPERATORS: Final[tuple[str, ...]] = (
+    *_STRING_OPS,
+    "mac_in",
+    "ip_in_cidr",
+    "time_window",
+    *_NUMBER_OPS,
+    "exists",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Env:
+    """What compilation needs beyond the document: dictionary names, the posture policy."""
+
+    names: Container[str] | None
+    posture: PostureRequirements
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,12 +335,19 @@ def compile_condition(
     path: str = "condition",
     *,
     attribute_names: Container[str] | None = None,
+    posture: PostureRequirements | None = None,
 ) -> Condition:
     """Compile a condition document or raise `PolicyError` naming the faulty field.
 
-    `attribute_names`, when given, is the set of dictionary names ``radius.<Name>`` may use.
+    `attribute_names`, when given, is the set of dictionary names ``radius.<Name>`` may use;
+    `posture` the compiled posture section (its grace period, and the checks whose words a
+    condition on ``posture.*`` shows).
     """
-    return _compile(data, path, 0, attribute_names)
+    env = _Env(attribute_names, posture if posture is not None else _NO_POSTURE)
+    return _compile(data, path, 0, env)
+
+
+_NO_POSTURE: Final = PostureRequirements()
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
@@ -300,7 +355,7 @@ def _suggest(word: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _compile(data: object, path: str, depth: int, names: Container[str] | None) -> Condition:
+def _compile(data: object, path: str, depth: int, names: _Env) -> Condition:
     if depth >= MAX_DEPTH:
         raise PolicyError(path, f"conditions nest deeper than {MAX_DEPTH} levels")
     if not isinstance(data, Mapping):
@@ -338,12 +393,12 @@ def _no_other_keys(data: Mapping[Any, Any], path: str, allowed: Collection[str])
 _LEAF_KEYS: Final = frozenset({"attr", "op", "value", "case_insensitive"})
 
 
-def _compile_leaf(data: Mapping[Any, Any], path: str, names: Container[str] | None) -> Leaf:
+def _compile_leaf(data: Mapping[Any, Any], path: str, env: _Env) -> Leaf:
     _no_other_keys(data, path, _LEAF_KEYS)
     attr = data["attr"]
     if not isinstance(attr, str):
         raise PolicyError(f"{path}.attr", f"expected a string, got {type_name(attr)}")
-    kind = _kind_of(attr, f"{path}.attr", names)
+    kind = _kind_of(attr, f"{path}.attr", env.names)
     op = data.get("op")
     if not isinstance(op, str):
         raise PolicyError(f"{path}.op", f"expected a string, got {type_name(op)}")
@@ -364,15 +419,25 @@ def _compile_leaf(data: Mapping[Any, Any], path: str, names: Container[str] | No
     value = data.get("value", True)
     vpath = f"{path}.value"
 
+    leaf: Leaf
     if op == "exists":
         if not isinstance(value, bool):
             raise PolicyError(vpath, f"expected true or false, got {type_name(value)}")
-        return _exists_leaf(attr, kind, value)
-    if kind is Kind.BOOL:
-        return _bool_leaf(attr, op, value, vpath)
-    if kind is Kind.TIME:
+        leaf = _exists_leaf(attr, kind, value, env)
+    elif kind is Kind.BOOL:
+        leaf = _bool_leaf(attr, op, value, vpath, env)
+    elif kind is Kind.TIME:
         return _time_window_leaf(attr, _TIMES[attr], value, vpath)
+    elif kind is Kind.NUMBER:
+        leaf = _number_leaf(attr, op, value, vpath)
+    else:
+        leaf = _string_leaf(attr, kind, op, value, ci, vpath)
+    if attr.startswith("posture."):
+        return _with_posture_words(leaf, env)
+    return leaf
 
+
+def _string_leaf(attr: str, kind: Kind, op: str, value: object, ci: bool, vpath: str) -> Leaf:
     pred, shown = _string_predicate(op, value, ci, vpath, _CHOICES.get(attr))
     text = f"{attr} {op} {shown}" + (" (case-insensitive)" if ci else "")
     if kind is Kind.TEXT:
@@ -411,7 +476,9 @@ def _kind_of(attr: str, path: str, names: Container[str] | None) -> Kind:
         if names is not None and name not in names:
             raise PolicyError(path, f"unknown RADIUS attribute {name!r}")
         return Kind.MANY
-    known = [*_TEXT, *_SETS, *_BOOLS, *_TIMES]
+    if attr in _NUMBERS:
+        return Kind.NUMBER
+    known = [*_TEXT, *_SETS, *_BOOLS, *_TIMES, *_NUMBERS]
     raise PolicyError(path, f"unknown attribute {attr!r}" + _suggest(attr, known))
 
 
@@ -443,11 +510,15 @@ def _show_set(values: Collection[str]) -> str:
 # --- exists and booleans ---------------------------------------------------------------------
 
 
-def _exists_leaf(attr: str, kind: Kind, want: bool) -> Leaf:
+def _exists_leaf(attr: str, kind: Kind, want: bool, env: _Env) -> Leaf:
     text = f"{attr} exists" if want else f"{attr} does not exist"
     test: Test
     show: Show
-    if kind is Kind.TEXT:
+    if kind is Kind.NUMBER:
+        n = _NUMBERS[attr]
+        show = lambda c, i: _show_number(n(c, i))  # noqa: E731
+        test = (lambda c, i: n(c, i) is not None) if want else (lambda c, i: n(c, i) is None)
+    elif kind is Kind.TEXT:
         g = _TEXT[attr]
         show = lambda c, i: _show_text(g(c, i))  # noqa: E731
         test = (lambda c, i: g(c, i) is not None) if want else (lambda c, i: g(c, i) is None)
@@ -461,14 +532,112 @@ def _exists_leaf(attr: str, kind: Kind, want: bool) -> Leaf:
     return Leaf(attr, "exists", text, test, show)
 
 
-def _bool_leaf(attr: str, op: str, value: object, path: str) -> Leaf:
+def _bool_leaf(attr: str, op: str, value: object, path: str, env: _Env) -> Leaf:
     if not isinstance(value, bool):
         raise PolicyError(path, f"expected true or false, got {type_name(value)}")
-    g = _BOOLS[attr]
+    g = _grace_getter(env.posture.grace_seconds) if attr == "posture.grace" else _BOOLS[attr]
     want = value if op == "equals" else not value
     test: Test = (lambda c, i: g(c, i)) if want else (lambda c, i: not g(c, i))
     text = f"{attr} {op} {'true' if value else 'false'}"
     return Leaf(attr, op, text, test, lambda c, i: "true" if g(c, i) else "false")
+
+
+# --- numbers and posture ---------------------------------------------------------------------
+
+_NUMBER_WORDS: Final[Mapping[str, str]] = {
+    "equals": "equals",
+    "not_equals": "not equals",
+    "less_than": "less than",
+    "at_most": "at most",
+    "at_least": "at least",
+    "greater_than": "greater than",
+}
+
+
+def _show_number(value: int | float | None) -> str:
+    return "absent" if value is None else f"{value:g}"
+
+
+def _number_leaf(attr: str, op: str, value: object, path: str) -> Leaf:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        raise PolicyError(path, f"expected a number, got {type_name(value)}")
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        raise PolicyError(path, "expected a finite number")
+    g = _NUMBERS[attr]
+    v = value
+    test: Test
+    if op == "equals":
+        test = lambda c, i: g(c, i) == v  # noqa: E731 - None never equals a number
+    elif op == "not_equals":
+        test = lambda c, i: g(c, i) != v  # noqa: E731
+    elif op == "less_than":
+        test = lambda c, i: (x := g(c, i)) is not None and x < v  # noqa: E731
+    elif op == "at_most":
+        test = lambda c, i: (x := g(c, i)) is not None and x <= v  # noqa: E731
+    elif op == "at_least":
+        test = lambda c, i: (x := g(c, i)) is not None and x >= v  # noqa: E731
+    else:
+        test = lambda c, i: (x := g(c, i)) is not None and x > v  # noqa: E731
+    text = f"{attr} {_NUMBER_WORDS[op]} {v:g}"
+    return Leaf(attr, op, text, test, lambda c, i: _show_number(g(c, i)))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _grace_getter(grace_seconds: int) -> BoolGetter:
+    """``posture.grace``: unknown posture and first seen less than the grace period ago (an
+    endpoint not recorded yet is at the start of it). No grace period: always false."""
+    if grace_seconds <= 0:
+        return lambda c, i: False
+    limit = timedelta(seconds=grace_seconds)
+    unknown = PostureState.UNKNOWN.value
+
+    def within(c: AccessContext, i: Identity | None) -> bool:
+        if c.posture != unknown:
+            return False
+        ep = c.endpoint
+        first = ep.first_seen if ep is not None else None
+        return first is None or c.now - _aware(first) < limit
+
+    return within
+
+
+def _posture_facts(c: AccessContext, env: _Env) -> str:
+    """The endpoint's posture in words: state, score, each failed check and what it needs."""
+    ep = c.endpoint
+    if ep is None or ep.posture_at is None:
+        words = f"{c.posture}, no posture report"
+    else:
+        words = f"{c.posture}, score {ep.posture_score}"
+        if ep.posture_failed:
+            by_id = env.posture.by_id()
+            parts = []
+            for cid in sorted(ep.posture_failed):
+                check = by_id.get(cid)
+                parts.append(f"{cid} (requires {check.requirement()})" if check else cid)
+            words += "; failed checks: " + ", ".join(parts)
+    grace = env.posture.grace_seconds
+    if c.posture == PostureState.UNKNOWN.value and grace > 0:
+        first = ep.first_seen if ep is not None else None
+        if first is None:
+            words += f"; not recorded yet: within the {grace}s grace period"
+        else:
+            age = int((c.now - _aware(first)).total_seconds())
+            inside = "within" if age < grace else "past"
+            words += f"; first seen {age}s ago: {inside} the {grace}s grace period"
+    return words
+
+
+def _with_posture_words(leaf: Leaf, env: _Env) -> Leaf:
+    """A posture leaf whose words also name the failed checks (the live log shows them)."""
+    show = leaf.show
+
+    def words(c: AccessContext, i: Identity | None) -> str:
+        return f"{show(c, i)}; posture: {_posture_facts(c, env)}"
+
+    return Leaf(leaf.attr, leaf.op, leaf.text, leaf.test, words)
 
 
 # --- string operators -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`evaluate(snapshot, ctx, resolver) -> Decision`: the whole policy decision, pure and synchronous.
 
+0. An endpoint blocked by an admin is rejected (12060) before any policy set or rule.
 1. The first enabled policy set whose condition matches is used (monitor sets are counted and
    passed over); none: reject 12001.
 2. Its first enabled authentication rule that matches names the identity source; the resolver
@@ -64,6 +65,10 @@ _IDENTITY: Final = Stage.IDENTITY.value
 _AUTHORIZATION: Final = Stage.AUTHORIZATION.value
 _RESULT: Final = Stage.RESULT.value
 _COMMAND: Final = Stage.COMMAND.value
+_ENDPOINT: Final = Stage.ENDPOINT.value
+_BLOCKED: Final = "blocked by an admin: rejected before any rule"
+# Conditions whose answer moves with the clock: ``time`` and ``posture.grace`` (it expires).
+_CLOCK_ATTRIBUTES: Final = frozenset({"time", "posture.grace"})
 _ALWAYS: Final = "no condition: always matches"
 _SKIPPED: Final = "disabled: skipped"
 
@@ -88,6 +93,12 @@ def evaluate(
     steps: list[TraceStep] | None = [] if trace else None
     hits: list[str] = []
     why: str | Callable[[], str]
+
+    endpoint = ctx.endpoint
+    if endpoint is not None and endpoint.blocked:
+        if steps is not None:
+            steps.append(TraceStep(_ENDPOINT, endpoint.mac, True, _BLOCKED))
+        return _reject(ReasonCode.ENDPOINT_BLOCKED, None, None, None, None, None, steps, hits)
 
     # 1. policy set
     chosen: PolicySet | None = None
@@ -215,6 +226,12 @@ def evaluate_device_admin(
     """
     steps: list[TraceStep] | None = [] if trace else None
     hits: list[str] = []
+    endpoint = ctx.endpoint
+    if endpoint is not None and endpoint.blocked:
+        if steps is not None:
+            steps.append(TraceStep(_ENDPOINT, endpoint.mac, True, _BLOCKED))
+        code = ReasonCode.ENDPOINT_BLOCKED
+        return _reject(code, None, None, None, identity, None, steps, hits)
     chosen = _first_match(snapshot.policy_sets, _POLICY_SET, ctx, None, steps, hits)
     if chosen is None:
         code = ReasonCode.NO_POLICY_SET_MATCHED
@@ -442,15 +459,18 @@ def _reject(
     )
 
 
-def uses_time(snapshot: PolicySnapshot) -> bool:
-    """True when some condition reads the clock (``time``): only then can the same request
-    get a different decision under the same snapshot (callers may memoize otherwise)."""
+def uses_time(snapshot: PolicySnapshot, *, endpoints: bool = True) -> bool:
+    """True when some condition reads the clock (``time``, or ``posture.grace``, which expires):
+    only then can the same request get a different decision under the same snapshot (callers
+    may memoize otherwise). ``endpoints=False``: the caller's requests never carry an endpoint
+    (TACACS+), so ``posture.grace`` cannot move with the clock for them."""
+    clock = _CLOCK_ATTRIBUTES if endpoints else frozenset({"time"})
 
     def walk(cond: Condition | None) -> bool:
         if cond is None:
             return False
         if isinstance(cond, Leaf):
-            return cond.attr == "time"
+            return cond.attr in clock
         if isinstance(cond, AllOf | AnyOf):
             return any(walk(c) for c in cond.children)
         if isinstance(cond, Not):

@@ -77,6 +77,7 @@ class ReasonCode(IntEnum):
     COMMAND_DENIED = 12050  # TACACS+: the command set denied the command line
     NO_SHELL_PROFILE = 12051  # TACACS+: the accepting result grants no shell profile
     NO_COMMAND_SET = 12052  # TACACS+: a command to authorize, but the result has no command set
+    ENDPOINT_BLOCKED = 12060  # the endpoint is blocked by an admin: rejected before any rule
 
 
 REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
@@ -101,6 +102,7 @@ REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
         ReasonCode.COMMAND_DENIED: "command denied",
         ReasonCode.NO_SHELL_PROFILE: "no shell profile for device administration",
         ReasonCode.NO_COMMAND_SET: "no command set for command authorization",
+        ReasonCode.ENDPOINT_BLOCKED: "endpoint blocked by an admin",
     }
 )
 
@@ -108,6 +110,7 @@ REASON_WORDS: Final[Mapping[ReasonCode, str]] = MappingProxyType(
 class Stage(StrEnum):
     """Where in the evaluation a `TraceStep` was taken."""
 
+    ENDPOINT = "endpoint"  # the endpoint itself (blocked by an admin), before any policy set
     POLICY_SET = "policy_set"
     AUTHENTICATION = "authentication"
     IDENTITY = "identity"

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from policy.conditions import Condition
 from policy.model import AuthorizationProfile, CommandSet, ShellProfile
+from posture.model import PostureRequirements
 
 __all__ = [
     "AuthenticationRule",
@@ -113,6 +114,8 @@ class PolicySnapshot:
     document: Mapping[str, Any] = field(repr=False, compare=False)
     shell_profiles: Mapping[str, ShellProfile] = field(default_factory=lambda: _NO_SHELLS)
     command_sets: Mapping[str, CommandSet] = field(default_factory=lambda: _NO_COMMAND_SETS)
+    # The compiled ``posture`` section: what posture reports are evaluated against.
+    posture: PostureRequirements = field(default_factory=PostureRequirements)
 
     def describe(self) -> list[str]:
         """The policy in words, for ``nac policy show``."""
@@ -135,4 +138,9 @@ class PolicySnapshot:
         if self.command_sets:
             lines.append("command sets:")
             lines.extend(f"  {name}: {c.summary()}" for name, c in self.command_sets.items())
+        if self.posture.checks or self.posture.grace_seconds:
+            lines.append(f"posture (grace {self.posture.grace_seconds}s):")
+            lines.extend(
+                f"  {c.id}: {c.requirement()}, weight {c.weight}" for c in self.posture.checks
+            )
         return lines

@@ -62,6 +62,9 @@ class DecodeFailure(StrEnum):
     eap_too_large = "eap_too_large"
     """A fragmented TLS message announced or reassembled beyond the configured cap (64 KiB by
     default), the memory bound against peers that never stop sending fragments."""
+    unexpected_response = "unexpected_response"
+    """A Disconnect/CoA ACK or NAK that answers no request in flight from that socket and NAS
+    (identifier, source address), or whose code does not answer the request's (RFC 5176 2.3)."""
     bad_eap_tunnel = "bad_eap_tunnel"
     """Malformed data inside the TLS tunnel: a Diameter AVP (RFC 5281 section 10.1), a PEAP TLV
     ([MS-PEAP] 2.2.8) or a tunneled EAP packet whose lengths do not add up."""

@@ -15,6 +15,8 @@ command -v wpa_supplicant >/dev/null 2>&1 || need_apt+=(wpasupplicant)
 perl -MAuthen::TacacsPlus -e 1 >/dev/null 2>&1 || need_apt+=(libauthen-tacacsplus-perl)
 #    The web console's browser test: Playwright drives Debian's chromium (no `playwright install`).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+#    DHCP profiling: scapy (nac capture, the DHCP tests) compiles its BPF filters with libpcap.
+ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || need_apt+=(libpcap0.8)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

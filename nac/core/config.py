@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     tacacs_max_connections: int = 8192
     tacacs_max_per_device: int = 4096
     web_port: int = 8080  # the web console and REST API; 0: none
+    # HTTPS for the console with the EAP server certificate (the built-in CA's, or yours).
+    web_tls: bool = False
+    # DHCP profiling: relayed client messages (ip helper-address) on udp dhcp_port; 0: none.
+    # dhcp_bind defaults to bind; broadcasts (a SPAN-less lab) need 0.0.0.0.
+    dhcp_port: int = 67
+    dhcp_bind: str | None = None
     demo: bool = False
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
@@ -69,6 +75,12 @@ class Settings(BaseSettings):
     eap_ca_cert: Path | None = None
     eap_server_cert: Path | None = None
     eap_server_key: Path | None = None
+    # RFC 5176 dynamic authorization (CoA / Disconnect) towards the NASes: the first wait for
+    # an answer (doubled at each retransmission), how many transmissions in all, and how long
+    # to let the workers see a state change before the NAS is asked to re-authenticate.
+    coa_timeout: float = 1.0
+    coa_tries: int = 3
+    coa_settle_seconds: float = 0.25
 
     @classmethod
     def settings_customise_sources(
@@ -90,7 +102,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-65535")
         return value
 
-    @field_validator("tacacs_port", "tacacs_tls_port", "web_port")
+    @field_validator("tacacs_port", "tacacs_tls_port", "web_port", "dhcp_port")
     @classmethod
     def _optional_port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
@@ -121,6 +133,13 @@ class Settings(BaseSettings):
                 f"must be an IP address such as 0.0.0.0 or :: (got {value!r})"
             ) from None
 
+    @field_validator("dhcp_bind")
+    @classmethod
+    def _dhcp_bind(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return cls._bind(value)
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -135,6 +154,27 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("coa_timeout")
+    @classmethod
+    def _coa_timeout(cls, value: float) -> float:
+        if not 0.1 <= value <= 30:
+            raise ValueError("must be 0.1-30 seconds")
+        return value
+
+    @field_validator("coa_tries")
+    @classmethod
+    def _coa_tries(cls, value: int) -> int:
+        if not 1 <= value <= 10:
+            raise ValueError("must be 1-10")
+        return value
+
+    @field_validator("coa_settle_seconds")
+    @classmethod
+    def _coa_settle(cls, value: float) -> float:
+        if not 0 <= value <= 10:
+            raise ValueError("must be 0-10 seconds")
+        return value
 
     @field_validator("dup_cache_seconds")
     @classmethod

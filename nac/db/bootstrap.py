@@ -17,6 +17,7 @@ from nac.db.demo import seed_demo
 from nac.db.engine import Database, create_engines, describe_db_error
 from nac.db.migrate import upgrade_database
 from nac.db.models import AdminCreate
+from nac.db.profiles import seed_profile_rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,10 @@ async def open_storage(settings: Settings, *, migrate: bool = True, demo: bool =
                 notes.append(
                     f"default policy stored as version {version}: every request is rejected"
                 )
+            # Once per start, by whoever migrates (not by each forked worker).
+            added = await seed_profile_rules(session) if migrate else 0
+            if added:
+                notes.append(f"{added} built-in profiling rules stored")
     except SQLAlchemyError as exc:
         await db.dispose()
         raise StorageError(

@@ -520,6 +520,8 @@ async def create_endpoint(session: AsyncSession, *, endpoint: EndpointCreate) ->
         if await _endpoint_by_mac(session, endpoint.mac) is not None:
             raise AlreadyExistsError(f"endpoint {endpoint.mac} already exists")
         row = Endpoint.model_validate(endpoint)
+        if row.profile:
+            row.profile_source = "admin"  # profiling keeps a profile an admin set
         session.add(row)
         await session.flush()
     return row
@@ -539,8 +541,13 @@ async def get_endpoint(session: AsyncSession, *, mac: str) -> Endpoint:
 async def update_endpoint(session: AsyncSession, *, mac: str, update: EndpointUpdate) -> Endpoint:
     async with config_change(session):
         row = await get_endpoint(session, mac=mac)
-        for field, value in update.model_dump(exclude_unset=True).items():
+        changes = update.model_dump(exclude_unset=True)
+        for field, value in changes.items():
             setattr(row, field, value)
+        if "profile" in changes:  # set by an admin: kept by profiling; cleared: profiling's
+            row.profile_source = "admin" if changes["profile"] else None
+        if changes.get("blocked") is not None:
+            row.state_seq = await next_endpoint_seq(session)
         await session.flush()
     return row
 
@@ -645,14 +652,32 @@ async def endpoint_changes(
 
 
 async def list_endpoint_events(
-    session: AsyncSession, *, mac: str | None = None, kind: str | None = None, limit: int = 100
+    session: AsyncSession,
+    *,
+    mac: str | None = None,
+    kind: str | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
 ) -> list[EndpointEvent]:
-    stmt = select(EndpointEvent).order_by(col(EndpointEvent.id).desc()).limit(limit)
+    """Newest first; with ``after_id``, the events after it, oldest first (a follower)."""
+    if after_id is not None:
+        stmt = (
+            select(EndpointEvent)
+            .where(col(EndpointEvent.id) > after_id)
+            .order_by(col(EndpointEvent.id))
+            .limit(limit)
+        )
+    else:
+        stmt = select(EndpointEvent).order_by(col(EndpointEvent.id).desc()).limit(limit)
     if mac is not None:
         stmt = stmt.where(col(EndpointEvent.mac) == normalize_mac(mac))
     if kind is not None:
         stmt = stmt.where(col(EndpointEvent.kind) == kind)
     return list((await session.execute(stmt)).scalars())
+
+
+async def last_endpoint_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(col(EndpointEvent.id)))) or 0)
 
 
 def runtime_endpoint(e: Endpoint) -> RuntimeEndpoint:
@@ -742,24 +767,65 @@ async def list_audit(
     return list(reversed((await session.execute(stmt)).scalars().all()))
 
 
+# The live log's streams (``page_audit(stream=...)``): TACACS+ rows carry their kind in
+# ``method`` ("author": one command authorized, "acct": accounting, anything else an
+# authentication); dynamic authorization (RFC 5176) rows have protocol "coa".
+AUDIT_STREAMS: tuple[str, ...] = ("radius", "tacacs-authen", "tacacs-author", "tacacs-acct", "coa")
+# Where the SSID sits in a RADIUS row's ``context`` JSON array: the time first, then
+# nac.services.audit.CONTEXT_FIELDS in order (a test holds the two together).
+AUDIT_CONTEXT_SSID = 10
+
+
+def _stream_clause(stream: str) -> Any:
+    a = _AUDIT.c
+    tacacs_kinds = ("author", "acct")
+    match stream:
+        case "radius" | "coa":
+            return a.protocol == stream
+        case "tacacs-authen":
+            return (a.protocol == "tacacs") & (a.method.is_(None) | a.method.not_in(tacacs_kinds))
+        case "tacacs-author" | "tacacs-acct":
+            return (a.protocol == "tacacs") & (a.method == stream.removeprefix("tacacs-"))
+    raise ValueError(f"unknown stream {stream!r} (one of {', '.join(AUDIT_STREAMS)})")
+
+
+def _ssid_clause(session: AsyncSession, ssid: str) -> Any:
+    """RADIUS rows whose context holds this SSID (from Called-Station-Id): a cheap LIKE on
+    the JSON text first, then the exact array element (JSON functions differ by backend)."""
+    a = _AUDIT.c
+    quoted = json.dumps(ssid).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if _dialect(session) == "postgresql":
+        element = func.json_extract_path_text(
+            a.context.cast(postgresql.JSON), str(AUDIT_CONTEXT_SSID)
+        )
+    else:
+        element = func.json_extract(a.context, f"$[{AUDIT_CONTEXT_SSID}]")
+    return (a.protocol == "radius") & a.context.like(f"%{quoted}%", escape="\\") & (element == ssid)
+
+
 async def page_audit(
     session: AsyncSession,
     *,
     limit: int = 50,
     before: int | None = None,
+    after: int | None = None,
     username: str | None = None,
     mac: str | None = None,
     nas: str | None = None,
     result: str | None = None,
     reason_code: int | None = None,
     protocol: str | None = None,
+    stream: str | None = None,
+    ssid: str | None = None,
+    policy_set: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[AuditLog]:
     """A page of audit rows, newest first: at most ``limit`` matching rows with
     ``id < before`` (keyset paging on the primary key; the next page is ``before=`` the last
-    id). ``nas`` matches the NAS name or its IP address; ``until`` is exclusive."""
-    stmt = select(AuditLog)
+    id) and ``id > after`` (what is new since a row seen). ``nas`` matches the NAS name or
+    its IP address; ``stream`` is one of ``AUDIT_STREAMS``; ``until`` is exclusive."""
+    stmt = select(col(AuditLog.id))
     if username is not None:
         stmt = stmt.where(col(AuditLog.username) == username)
     if mac is not None:
@@ -772,15 +838,31 @@ async def page_audit(
         stmt = stmt.where(col(AuditLog.reason_code) == reason_code)
     if protocol is not None:
         stmt = stmt.where(col(AuditLog.protocol) == protocol)
+    if stream is not None:
+        stmt = stmt.where(_stream_clause(stream))
+    if ssid is not None:
+        stmt = stmt.where(_ssid_clause(session, ssid))
+    if policy_set is not None:
+        stmt = stmt.where(col(AuditLog.policy_set) == policy_set)
     if since is not None:
         stmt = stmt.where(col(AuditLog.ts) >= since)
     if until is not None:
         stmt = stmt.where(col(AuditLog.ts) < until)
     if before is not None:
         stmt = stmt.where(col(AuditLog.id) < before)
+    if after is not None:
+        stmt = stmt.where(col(AuditLog.id) > after)
     limit = max(1, min(limit, AUDIT_PAGE_MAX))
-    stmt = stmt.order_by(col(AuditLog.id).desc()).limit(limit)
-    return list((await session.execute(stmt)).scalars())
+    # The ids first, then their rows: a time range then sorts ids read from the ts index
+    # alone (SQLite: 1 day of 1M rows in ~15 ms instead of ~180 ms sorting whole rows).
+    ids = stmt.order_by(col(AuditLog.id).desc()).limit(limit)
+    rows = select(AuditLog).where(col(AuditLog.id).in_(ids.scalar_subquery()))
+    return list((await session.execute(rows.order_by(col(AuditLog.id).desc()))).scalars())
+
+
+async def newest_audit_id(session: AsyncSession) -> int:
+    """The largest audit id (0: none yet)."""
+    return int((await session.execute(select(func.max(col(AuditLog.id))))).scalar_one() or 0)
 
 
 async def get_audit(session: AsyncSession, *, id: int) -> AuditLog:
@@ -805,7 +887,7 @@ class AccountingResult:
 
 
 _COUNTERS = ("session_time", "input_octets", "output_octets", "input_packets", "output_packets")
-_DESCRIPTIVE = ("username", "mac", "nas_port_id", "framed_ip", "class_")
+_DESCRIPTIVE = ("username", "mac", "calling_station_id", "nas_port_id", "framed_ip", "class_")
 
 
 async def apply_accounting(
@@ -953,6 +1035,7 @@ def _session_row(record: AccountingRecordIn, *, status: str) -> dict[str, Any]:
         "terminate_cause": record.terminate_cause if status == "stopped" else None,
         "username": None,
         "mac": None,
+        "calling_station_id": None,
         "nas_port_id": None,
         "framed_ip": None,
         "class_": None,
@@ -989,6 +1072,25 @@ async def list_sessions(
         col(AccountingSession.last_update).desc(), col(AccountingSession.id).desc()
     ).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def get_accounting_session(session: AsyncSession, *, id: int) -> AccountingSession:
+    row = await session.get(AccountingSession, id)
+    if row is None:
+        raise NotFoundError(f"session {id} does not exist")
+    return row
+
+
+async def record_coa(
+    session: AsyncSession, *, audit: AuditRecordIn, mac: str | None, detail: dict[str, Any]
+) -> None:
+    """One dynamic authorization exchange (RFC 5176): its audit row and, for an endpoint, an
+    EndpointEvent of kind "coa", in one transaction."""
+    async with _write(session):
+        await session.execute(insert(_AUDIT), [{n: getattr(audit, n) for n in _AUDIT_FIELDS}])
+        if mac is not None:
+            session.add(EndpointEvent(mac=normalize_mac(mac), kind="coa", detail=detail))
+            await session.flush()
 
 
 # --- the runtime snapshot ------------------------------------------------------------------
@@ -1042,6 +1144,9 @@ async def load_runtime_config(session: AsyncSession, *, box: SecretBox) -> Runti
                     location=c.location,
                     require_message_authenticator=c.require_message_authenticator,
                     limit_proxy_state=c.limit_proxy_state,
+                    coa_port=c.coa_port,
+                    disconnect_port=c.disconnect_port,
+                    coa_mode=c.coa_mode,
                 )
             )
         groups = await _groups_by_user(session)

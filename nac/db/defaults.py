@@ -35,10 +35,35 @@ _DEFAULT_POLICY: dict[str, Any] = {
 }
 
 _DEMO_POLICY: dict[str, Any] = {
+    # What posture reports are evaluated against (nac-agent, POST /api/v1/posture/reports):
+    # firewall and disk encryption on, antivirus signatures at most 7 days old when the agent
+    # reports an antivirus at all. An endpoint may stay unknown for grace_seconds.
+    "posture": {
+        "description": "demo posture policy",
+        "grace_seconds": 3600,
+        "requirements": [
+            {"id": "firewall", "fact": "firewall.enabled", "op": "is_true", "weight": 80},
+            {"id": "disk-encryption", "fact": "disk.encrypted", "op": "is_true", "weight": 70},
+            {
+                "id": "av-signatures",
+                "fact": "av.signature_age_days",
+                "op": "at_most",
+                "value": 7,
+                "weight": 50,
+                "when": {"fact": "av.running", "op": "reported"},
+            },
+        ],
+    },
     "results": {
         "employees-vlan100": {"decision": "accept", "vlan": "100"},
         "contractors-vlan200": {"decision": "accept", "vlan": "200", "session_timeout": 3600},
         "printers-vlan300": {"decision": "accept", "vlan": "300"},
+        "quarantine-vlan666": {
+            "decision": "accept",
+            "description": "posture quarantine: remediation only",
+            "vlan": "666",
+            "filter_id": "quarantine",
+        },
         "deny": {"decision": "reject"},
         "netadmins-shell": {
             "decision": "accept",
@@ -107,8 +132,20 @@ _DEMO_POLICY: dict[str, Any] = {
             ],
             "authorization": [
                 {
+                    # Employees with a compliant posture, or still unknown within the grace
+                    # period (no report yet), get their VLAN; the others are quarantined below.
                     "name": "employees",
-                    "condition": {"attr": "user.groups", "op": "contains", "value": "employees"},
+                    "condition": {
+                        "all": [
+                            {"attr": "user.groups", "op": "contains", "value": "employees"},
+                            {
+                                "any": [
+                                    {"attr": "posture.state", "op": "equals", "value": "compliant"},
+                                    {"attr": "posture.grace", "op": "equals", "value": True},
+                                ]
+                            },
+                        ]
+                    },
                     "result": "employees-vlan100",
                 },
                 {
@@ -125,6 +162,40 @@ _DEMO_POLICY: dict[str, Any] = {
                         ]
                     },
                     "result": "printers-vlan300",
+                },
+                {
+                    # Non-compliant, or unknown past the grace period: VLAN 666, Filter-Id
+                    # quarantine. The live log's trace names the failed checks.
+                    "name": "employees-quarantine",
+                    "condition": {
+                        "all": [
+                            {"attr": "user.groups", "op": "contains", "value": "employees"},
+                            {
+                                "any": [
+                                    {
+                                        "attr": "posture.state",
+                                        "op": "equals",
+                                        "value": "non_compliant",
+                                    },
+                                    {
+                                        "all": [
+                                            {
+                                                "attr": "posture.state",
+                                                "op": "equals",
+                                                "value": "unknown",
+                                            },
+                                            {
+                                                "attr": "posture.grace",
+                                                "op": "equals",
+                                                "value": False,
+                                            },
+                                        ]
+                                    },
+                                ]
+                            },
+                        ]
+                    },
+                    "result": "quarantine-vlan666",
                 },
             ],
             "default_result": "deny",

@@ -471,6 +471,8 @@ class AccountingSession(SQLModel, table=True):
     acct_session_id: str = Field(default="", max_length=253)
     username: str | None = Field(default=None, max_length=253, index=True)
     mac: str | None = Field(default=None, max_length=17, index=True)
+    # Calling-Station-Id as the NAS sent it (a CoA must echo the NAS's own MAC format).
+    calling_station_id: str | None = Field(default=None, max_length=253)
     nas_name: str | None = Field(default=None, max_length=128)
     nas_ip: str | None = Field(default=None, max_length=45, index=True)
     nas_port: int | None = Field(default=None, sa_type=BigInteger)

@@ -65,6 +65,7 @@ class AccountingRecordIn:
     acct_session_id: str = ""
     username: str | None = None
     mac: str | None = None
+    calling_station_id: str | None = None  # as the NAS sent it (CoA echoes it back)
     nas_name: str | None = None
     nas_ip: str | None = None
     nas_port: int | None = None

@@ -24,6 +24,10 @@ class RuntimeClient:
     tacacs_extra_keys: tuple[str, ...] = field(default=(), repr=False)
     tacacs_unencrypted: bool = False
     enable_secret: str | None = field(default=None, repr=False)
+    # RFC 5176 dynamic authorization towards this NAS (NasClient.coa_port, ...).
+    coa_port: int = 3799
+    disconnect_port: int = 3799
+    coa_mode: str = "auto"  # auto | coa | disconnect | off
 
     @property
     def tacacs_keys(self) -> tuple[str, ...]:

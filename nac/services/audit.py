@@ -105,7 +105,9 @@ CONTEXT_FIELDS: tuple[str, ...] = (
     "called_station_id",
     "calling_station_id",
     "ssid",
-    "endpoint",  # None or (known, profile, group)
+    # None or (known, profile, group[, blocked, posture score, failed check ids, posture_at,
+    # first_seen (epoch seconds or None), vendor, randomized]): `endpoint_record`
+    "endpoint",
     "posture",
     "authn",  # None or authn_record(...)
     "eap",  # None or a tuple in EAP_FIELDS order
@@ -439,6 +441,50 @@ def display_attributes(
     return out
 
 
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def endpoint_record(entry: Any) -> tuple[Any, ...]:
+    """What the audit keeps of a recorded endpoint (a snapshot's EndpointEntry) so the replay
+    sees the posture and endpoint facts the policy saw (JSON-able, hashable)."""
+    failed = entry.posture_failed
+    return (
+        entry.registered,
+        entry.profile,
+        entry.group,
+        entry.blocked,
+        entry.posture_score,
+        tuple(sorted(failed)) if failed else (),
+        _epoch(entry.posture_at),
+        _epoch(entry.first_seen),
+        entry.vendor,
+        entry.randomized,
+    )
+
+
+def _endpoint_info(mac: str, record: Sequence[Any]) -> EndpointInfo:
+    if len(record) < 10:  # written before posture (known, profile, group)
+        return EndpointInfo(mac=mac, known=bool(record[0]), profile=record[1], group=record[2])
+
+    def when(value: Any) -> datetime | None:
+        return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+    return EndpointInfo(
+        mac=mac,
+        known=bool(record[0]),
+        profile=record[1],
+        group=record[2],
+        blocked=bool(record[3]),
+        posture_score=int(record[4] or 0),
+        posture_failed=frozenset(str(f) for f in record[5] or ()),
+        posture_at=when(record[6]),
+        first_seen=when(record[7]),
+        vendor=record[8],
+        randomized=bool(record[9]),
+    )
+
+
 class RequestAttributes(Mapping[str, tuple[str, ...]]):
     """Request attributes by dictionary name (``radius.NAME`` in conditions), decoded only if
     a rule asks; secrets never appear."""
@@ -616,11 +662,7 @@ class AuditRenderer:
             auth_method=row.method or "none",
             username=row.username,
             mac=row.mac,
-            endpoint=None
-            if endpoint is None
-            else EndpointInfo(
-                mac=row.mac or "", known=bool(endpoint[0]), profile=endpoint[1], group=endpoint[2]
-            ),
+            endpoint=None if endpoint is None else _endpoint_info(row.mac or "", endpoint),
             service_type=fields["service_type"],
             nas_port_type=fields["nas_port_type"],
             nas_port_id=fields["nas_port_id"],

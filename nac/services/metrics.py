@@ -36,6 +36,8 @@ from radius.server import EVENT_COUNTERS, RadiusServer
 
 if TYPE_CHECKING:
     from nac.services.audit_process import AuditPipe
+    from nac.services.dhcp_listener import DhcpProtocol
+    from nac.services.profiler import Profiler
     from nac.services.radius_service import RadiusService
     from nac.services.tacacs_service import TacacsService
     from nac.services.writer import BatchWriter
@@ -101,7 +103,11 @@ class Metrics:
         active_sessions: Callable[[], Awaitable[int]] | None = None,
         sessions_ttl: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        profiler: Profiler | None = None,
+        dhcp: DhcpProtocol | None = None,
     ) -> None:
+        self.profiler = profiler
+        self.dhcp = dhcp
         self.node = node
         self.worker = worker
         self.radius = radius
@@ -281,6 +287,21 @@ class _Collector(Collector):
                 written.add_metric(f.values(writer.name), writer.stats.written)
                 failed.add_metric(f.values(writer.name), writer.stats.failed_batches)
                 lost.add_metric(f.values(writer.name), writer.stats.dropped)
+        if m.dhcp is not None:
+            f.counter(
+                "nac_dhcp_messages", "DHCP messages received by the profiling listener.", []
+            ).add_metric(f.values(), m.dhcp.counters.get("received", 0))
+            for reason, n in m.dhcp.drops.items():
+                dropped.add_metric(f.values("dhcp", "listener", reason), n)
+        if m.profiler is not None:
+            profiling = f.counter(
+                "nac_profiling", "Profiler work, by event (observed, written, ...).", ["event"]
+            )
+            for event, n in vars_of(m.profiler.stats).items():
+                profiling.add_metric(f.values(event), n)
+            f.gauge("nac_profiling_pending", "MACs waiting for a profiler write.").add_metric(
+                f.values(), m.profiler.pending
+            )
         pipe = m.audit_pipe
         if pipe is not None:
             f.gauge(
@@ -298,6 +319,10 @@ class _Collector(Collector):
                 "Accounting sessions with status active (database, refreshed every 10 s).",
             ).add_metric(f.values(), m.sessions)
         return f.out
+
+
+def vars_of(stats: Any) -> dict[str, int]:
+    return {name: int(getattr(stats, name)) for name in stats.__slots__}
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], h: LatencyHistogram) -> None:

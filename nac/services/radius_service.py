@@ -22,7 +22,7 @@ from itertools import count
 from typing import Any
 
 from nac.db.records import AccountingRecordIn
-from nac.services.audit import RequestAttributes, authn_record
+from nac.services.audit import RequestAttributes, authn_record, endpoint_record
 from nac.services.eap_service import METHOD_NAMES, EapService
 from nac.services.identity import (
     ChapCredentials,
@@ -33,6 +33,7 @@ from nac.services.identity import (
     SnapshotResolver,
 )
 from nac.services.metrics import LatencyHistogram
+from nac.services.profiler import Observation, Profiler
 from nac.services.render import ProfileRenderer
 from nac.services.snapshot import ClientEntry, RuntimeSnapshot, SnapshotStore
 from nac.services.writer import BatchWriter
@@ -48,7 +49,8 @@ from policy.model import (
     ReasonCode,
     TraceStep,
 )
-from radius.constants import MICROSOFT, AttrType, Code
+from posture.profiling import accounting_signals
+from radius.constants import CISCO, MICROSOFT, AttrType, Code
 from radius.crypto import hide_password, unhide_password
 from radius.dictionary import RadiusDictionary
 from radius.eap import (
@@ -114,6 +116,7 @@ A_REJECT = int(Code.AccessReject)
 A_REPLY_MESSAGE = int(AttrType.ReplyMessage)
 _OUTCOME_TEXT = {o: o.value for o in Outcome}
 _UNKNOWN_ENDPOINT: tuple[bool, str | None, str | None] = (False, None, None)
+_CISCO_VENDOR = CISCO.to_bytes(4, "big")
 
 
 def _text(value: bytes | None) -> str | None:
@@ -152,8 +155,10 @@ class RadiusService:
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
         wall_clock: Callable[[], float] = time.time,
         eap: EapService | None = None,
+        profiler: Profiler | None = None,
     ) -> None:
         self._store = store
+        self._profiler = profiler  # device-sensor attributes in accounting (issue 6)
         self._eap = eap
         self._audit = audit
         self._accounting = accounting
@@ -307,13 +312,13 @@ class RadiusService:
             credentials = MacCredentials(mac)
 
         endpoint: EndpointInfo | None = None
-        endpoint_record: tuple[bool, str | None, str | None] | None = None
+        endpoint_facts: tuple[Any, ...] | None = None
         posture = "unknown"
         if mac is not None:
             entry = snapshot.endpoints.get(mac)
             if entry is None:
                 endpoint = EndpointInfo(mac=mac, known=False)
-                endpoint_record = _UNKNOWN_ENDPOINT
+                endpoint_facts = _UNKNOWN_ENDPOINT
             else:
                 endpoint = EndpointInfo(
                     mac=mac,
@@ -329,7 +334,7 @@ class RadiusService:
                     randomized=entry.randomized,
                 )
                 posture = entry.posture_state
-                endpoint_record = (entry.registered, entry.profile, entry.group)
+                endpoint_facts = endpoint_record(entry)
         nas_key = (client.name, nas_ip, nas_ip6, event.addr[0])
         nas = self._nas_cache.get(nas_key)
         if nas is None:
@@ -449,7 +454,7 @@ class RadiusService:
                     called_text,
                     calling_text,
                     ssid,
-                    endpoint_record,
+                    endpoint_facts,
                     ctx.posture,
                     self._authn_record(decision.authn),
                     done.record if done is not None else None,
@@ -657,6 +662,8 @@ class RadiusService:
             log.warning("accounting request from %s without Acct-Status-Type dropped", client.name)
             self._count_accounting(client.name, "malformed")
             return None
+        if self._profiler is not None and record.mac:
+            self._profile_accounting(event, record.mac, record.username)
         try:
             await self._accounting.submit_wait(record)
         except Exception as exc:
@@ -665,6 +672,33 @@ class RadiusService:
             return None
         self._count_accounting(client.name, "stored")
         return int(Code.AccountingResponse), ()
+
+    def _profile_accounting(self, event: RequestReceived, mac: str, username: str | None) -> None:
+        """Hand the switch's device-sensor Cisco-AVPairs (dhcp-option=, cdp-tlv=, lldp-tlv=,
+        ...) and the user to the profiler's queue: no waiting, never fails the request."""
+        assert self._profiler is not None
+        try:
+            pairs: list[bytes] = []
+            for t, v in event.packet.attributes:
+                if t == A_VSA and v[:4] == _CISCO_VENDOR:
+                    _vendor, subs = pull_vsa(v)
+                    pairs.extend(value for sub, value in subs if sub == 1)
+            signals = accounting_signals(pairs) if pairs else {}
+            user = username if username and normalize_mac(username) != mac else None
+            if signals or user:
+                self._profiler.submit(
+                    Observation(
+                        mac=mac,
+                        signals=signals,
+                        channel="radius-acct",
+                        decide=bool(signals),
+                        user=user,
+                    )
+                )
+        except DecodeError:
+            pass  # a malformed VSA says nothing about the device
+        except Exception:
+            log.exception("accounting attributes not profiled")
 
     def _count_accounting(self, nas: str, result: str) -> None:
         key = (nas, result)
@@ -717,6 +751,7 @@ class RadiusService:
             acct_session_id=session_id,
             username=username,
             mac=normalize_mac(calling) if calling else None,
+            calling_station_id=calling[:253] if calling else None,
             nas_name=client.name,
             nas_ip=nas_ip,
             nas_port=nas_port,

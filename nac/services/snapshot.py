@@ -39,6 +39,10 @@ class ClientEntry:
     radius: ClientConfig
     tacacs: DeviceConfig | None = None  # None: no TACACS+ key and no unencrypted flag
     enable_secret: bytes | None = field(default=None, repr=False)
+    # RFC 5176 dynamic authorization: the NAS's DAS ports and what it accepts.
+    coa_port: int = 3799
+    disconnect_port: int = 3799
+    coa_mode: str = "auto"  # auto | coa | disconnect | off
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,9 @@ def build_snapshot(config: RuntimeConfig) -> RuntimeSnapshot:
                     else None
                 ),
                 enable_secret=c.enable_secret.encode() if c.enable_secret else None,
+                coa_port=c.coa_port,
+                disconnect_port=c.disconnect_port,
+                coa_mode=c.coa_mode,
             )
         )
     users = {

@@ -174,7 +174,7 @@ class TacacsService:
             # Device-admin decisions are pure functions of the request under one snapshot
             # unless a condition reads the clock: then they are remembered (automation runs
             # the same commands again and again).
-            self._decisions = None if uses_time(snapshot.policy) else {}
+            self._decisions = None if uses_time(snapshot.policy, endpoints=False) else {}
         return snapshot, self._resolver
 
     def on_event(self, link: Link | None, event: Event | str) -> None:

@@ -493,7 +493,9 @@ def test_uses_time_finds_clock_conditions_at_any_depth() -> None:
 
     sources = {"internal_users", "endpoints"}
     doc = demo_policy()
-    assert uses_time(compile_policy(doc, identity_sources=sources)) is False
+    # posture.grace expires: time-dependent, but not for requests without endpoints (TACACS+)
+    assert uses_time(compile_policy(doc, identity_sources=sources)) is True
+    assert uses_time(compile_policy(doc, identity_sources=sources), endpoints=False) is False
     rule = doc["policy_sets"][1]["authorization"][1]
     rule["condition"] = {
         "all": [
@@ -507,4 +509,4 @@ def test_uses_time_finds_clock_conditions_at_any_depth() -> None:
             },
         ]
     }
-    assert uses_time(compile_policy(doc, identity_sources=sources)) is True
+    assert uses_time(compile_policy(doc, identity_sources=sources), endpoints=False) is True

@@ -7,6 +7,7 @@
 * ``endpoint_events`` (profile change, possible MAC spoofing, posture change, CoA, ...),
   ``posture_reports`` (the posture history), ``posture_tokens`` (nac-agent enrollment, the
   SHA-256 of each token) and ``profile_rules`` (weighted profiling rules).
+* ``accounting_sessions.calling_station_id``: as the NAS sent it, for CoA to echo.
 * ``nas_clients``: the RFC 5176 ports (CoA and Disconnect apart) and what the NAS accepts.
 * ``admin_changes``: every change by any admin with before and after.
 
@@ -61,6 +62,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("endpoint_seq", sa.BigInteger(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("accounting_sessions") as batch:
+        batch.add_column(sa.Column("calling_station_id", sa.String(253), nullable=True))
     with op.batch_alter_table("nas_clients") as batch:
         batch.add_column(sa.Column("coa_port", sa.Integer(), nullable=False, server_default="3799"))
         batch.add_column(
@@ -165,6 +168,8 @@ def downgrade() -> None:
     with op.batch_alter_table("nas_clients") as batch:
         for name in ("coa_mode", "disconnect_port", "coa_port"):
             batch.drop_column(name)
+    with op.batch_alter_table("accounting_sessions") as batch:
+        batch.drop_column("calling_station_id")
     with op.batch_alter_table("config_state") as batch:
         batch.drop_column("endpoint_seq")
     op.drop_index("ix_endpoints_state_seq", table_name="endpoints")
