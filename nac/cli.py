@@ -53,6 +53,7 @@ from nac.pki import (
     PkiError,
     configured_pki,
 )
+from nac.services import changes
 from nac.services.audit import AuditRenderer, load_policies
 from radius.dictionary import default_dictionary
 
@@ -86,6 +87,17 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
 app.add_typer(pki_app, name="pki")
+profile_app = typer.Typer(
+    help="Device profiling: rules and what is known of an endpoint.", no_args_is_help=True
+)
+profile_rules_app = typer.Typer(help="Weighted profiling rules.", no_args_is_help=True)
+profile_app.add_typer(profile_rules_app, name="rules")
+app.add_typer(profile_app, name="profile")
+config_app = typer.Typer(
+    help="The whole configuration as one YAML document (configuration as code).",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
 
 # --- options every command takes -----------------------------------------------------------
 
@@ -160,6 +172,11 @@ def _require_initialized(settings: Settings) -> None:
         )
 
 
+def _cli() -> str:
+    """The admin change log's name for changes made here: ``cli:`` + the OS user."""
+    return changes.cli_admin()
+
+
 def _read_stdin_line(what: str) -> str:
     value = sys.stdin.readline().rstrip("\r\n")
     if not value:
@@ -201,6 +218,22 @@ def serve(
     web_port: Annotated[
         int | None, typer.Option(help="Web console and REST API [default 8080; 0 = none]")
     ] = None,
+    web_tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--web-tls",
+            help="Serve the console over HTTPS with the EAP server certificate (built-in CA).",
+        ),
+    ] = None,
+    dhcp_port: Annotated[
+        int | None,
+        typer.Option(
+            help="DHCP profiling: relayed DHCP (ip helper-address) [default 67; 0 = none]"
+        ),
+    ] = None,
+    dhcp_bind: Annotated[
+        str | None, typer.Option(help="DHCP listen address [default: --bind].")
+    ] = None,
     demo: Annotated[
         bool | None, typer.Option("--demo", help="Seed demo data into an empty database.")
     ] = None,
@@ -224,6 +257,9 @@ def serve(
         tacacs_port=tacacs_port,
         tacacs_tls_port=tacacs_tls_port,
         web_port=web_port,
+        web_tls=web_tls,
+        dhcp_port=dhcp_port,
+        dhcp_bind=dhcp_bind,
         demo=demo,
         log_level=log_level,
         log_format=log_format,
@@ -277,7 +313,7 @@ def check(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = Non
         _out(f"tacacs+ tcp {host}:{settings.tacacs_port}")
     if settings.tacacs_tls_port:
         _out(f"tacacs+ tls tcp {host}:{settings.tacacs_tls_port}")
-    _out(f"web http tcp {host}:{settings.web_port}")
+    _out(f"web {'https' if settings.web_tls else 'http'} tcp {host}:{settings.web_port}")
     _out(_check_pki(settings, warnings))
     ports = [settings.radius_auth_port, settings.radius_acct_port]
     if len(set(ports)) != len(ports):
@@ -389,7 +425,9 @@ def user_add(
 
     async def work(session: AsyncSession, box: SecretBox | None) -> Any:
         assert box is not None
-        return await crud.create_user(session, user=user, box=box, create_groups=True)
+        return await changes.create_user(
+            session, admin=_cli(), user=user, box=box, create_groups=True
+        )
 
     created = _run_db(settings, work, need_box=True)
     groups = ", ".join(created.groups) or "no groups"
@@ -416,7 +454,7 @@ def user_delete(
 ) -> None:
     """Delete a user."""
     settings = _settings(data_dir, db, config)
-    _run_db(settings, lambda session, _: crud.delete_user(session, name=name))
+    _run_db(settings, lambda session, _: changes.delete_user(session, admin=_cli(), name=name))
     _out(f"user {name} deleted")
 
 
@@ -431,7 +469,7 @@ def group_add(
     """Add a group."""
     settings = _settings(data_dir, db, config)
     group = GroupCreate(name=name, description=description)
-    _run_db(settings, lambda session, _: crud.create_group(session, group=group))
+    _run_db(settings, lambda session, _: changes.create_group(session, admin=_cli(), group=group))
     _out(f"group {name} added")
 
 
@@ -447,9 +485,9 @@ def group_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt 
 def group_delete(
     name: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
 ) -> None:
-    """Delete a group (users lose their membership)."""
+    """Delete a group (refused while a user is a member or a policy rule names it)."""
     settings = _settings(data_dir, db, config)
-    _run_db(settings, lambda session, _: crud.delete_group(session, name=name))
+    _run_db(settings, lambda session, _: changes.delete_group(session, admin=_cli(), name=name))
     _out(f"group {name} deleted")
 
 
@@ -521,7 +559,7 @@ def client_add(
 
     async def work(session: AsyncSession, box: SecretBox | None) -> Any:
         assert box is not None
-        return await crud.create_client(session, client=client, box=box)
+        return await changes.create_client(session, admin=_cli(), client=client, box=box)
 
     created = _run_db(settings, work, need_box=True)
     _out(f"client {created.name} added ({', '.join(created.addresses)})")
@@ -561,7 +599,7 @@ def client_delete(
 ) -> None:
     """Delete a NAS client."""
     settings = _settings(data_dir, db, config)
-    _run_db(settings, lambda session, _: crud.delete_client(session, name=name))
+    _run_db(settings, lambda session, _: changes.delete_client(session, admin=_cli(), name=name))
     _out(f"client {name} deleted")
 
 
@@ -581,7 +619,10 @@ def endpoint_add(
     """Add a known endpoint by MAC address (any common notation)."""
     settings = _settings(data_dir, db, config)
     endpoint = EndpointCreate(mac=mac, profile=profile, group=group, description=description)
-    created = _run_db(settings, lambda session, _: crud.create_endpoint(session, endpoint=endpoint))
+    created = _run_db(
+        settings,
+        lambda session, _: changes.create_endpoint(session, admin=_cli(), endpoint=endpoint),
+    )
     _out(f"endpoint {created.mac} added (profile {created.profile or '-'})")
 
 
@@ -605,7 +646,7 @@ def endpoint_delete(
 ) -> None:
     """Delete a known endpoint."""
     settings = _settings(data_dir, db, config)
-    _run_db(settings, lambda session, _: crud.delete_endpoint(session, mac=mac))
+    _run_db(settings, lambda session, _: changes.delete_endpoint(session, admin=_cli(), mac=mac))
     _out(f"endpoint {mac} deleted")
 
 
@@ -679,7 +720,9 @@ def policy_load(
     who = author if author is not None else (os.environ.get("USER") or "cli")
     version = _run_db(
         settings,
-        lambda session, _: crud.set_policy(session, document=document, author=who, comment=comment),
+        lambda session, _: changes.set_policy(
+            session, admin=_cli(), author=who, document=document, comment=comment
+        ),
     )
     _out(f"policy version {version} stored and active")
 
@@ -718,7 +761,9 @@ def admin_add(
     generated = not password_stdin
     password = generate_password() if generated else _read_stdin_line("password")
     admin = AdminCreate(name=name, role=role, password=password)
-    created = _run_db(settings, lambda session, _: crud.create_admin(session, admin=admin))
+    created = _run_db(
+        settings, lambda session, _: changes.create_admin(session, admin=_cli(), new=admin)
+    )
     _out(f"admin {created.name} added (role {created.role})")
     if generated:
         _out(f"password (shown once): {password}")
@@ -742,7 +787,10 @@ def admin_passwd(
     generated = not password_stdin
     password = generate_password() if generated else _read_stdin_line("password")
     update = AdminUpdate(password=password)
-    _run_db(settings, lambda session, _: crud.update_admin(session, name=name, update=update))
+    _run_db(
+        settings,
+        lambda session, _: changes.update_admin(session, admin=_cli(), name=name, update=update),
+    )
     _out(f"password of admin {name} changed")
     if generated:
         _out(f"password (shown once): {password}")
@@ -1184,6 +1232,362 @@ def pki_list(data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = 
     )
 
 
+# --- bulk import and configuration as code ------------------------------------------------
+#
+# nac.services.bulk_import (CSV) and nac.services.config_io (YAML) do the work; these print.
+
+
+def _read_input(file: Path) -> bytes:
+    """The file's bytes ("-": standard input)."""
+    try:
+        return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise NacError(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+def _csv_import(settings: Settings, kind: str, file: Path, update: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nac.services import bulk_import
+
+    data = _read_input(file)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=(console := _stderr_console()),
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(
+                "validating" if phase == "validate" else "writing", total=total
+            )
+        bar.update(tasks[phase], completed=done)
+
+    async def work(session: AsyncSession, box: SecretBox | None) -> Any:
+        if kind == "users":
+            assert box is not None
+            return await bulk_import.import_users(
+                session,
+                data,
+                box=box,
+                admin=_cli(),
+                source=file.name,
+                update=update,
+                progress=progress,
+            )
+        return await bulk_import.import_endpoints(
+            session, data, admin=_cli(), source=file.name, update=update, progress=progress
+        )
+
+    try:
+        with bar:
+            result = _run_db(settings, work, need_box=kind == "users")
+    except bulk_import.ImportRejected as exc:
+        for error in exc.errors:
+            _err(f"{file}: {error}")
+        raise NacError(f"nothing imported: {len(exc.errors)} problem(s) in {file}") from None
+    _out(
+        f"{result.rows} {kind} imported from {file}: {result.created} created, "
+        f"{result.updated} updated (configuration version {result.config_version})"
+    )
+    if result.groups_created:
+        _out(f"groups created: {', '.join(result.groups_created)}")
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+UpdateOpt = Annotated[
+    bool,
+    typer.Option("--update", help="Change existing ones (the file's columns) instead of refusing."),
+]
+
+
+@user_app.command("import")
+def user_import(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: name,password,groups,enabled,description,enable_secret")
+    ],
+    update: UpdateOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Import users from CSV (header line first; groups ;-separated, created if new). Every bad
+    row is reported with its line; nothing is imported unless all rows are good."""
+    _csv_import(_settings(data_dir, db, config), "users", file, update)
+
+
+@endpoint_app.command("import")
+def endpoint_import(
+    file: Annotated[Path, typer.Argument(help="CSV: mac,profile,group,description,blocked")],
+    update: UpdateOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Import (register) endpoints from CSV; all rows or none."""
+    _csv_import(_settings(data_dir, db, config), "endpoints", file, update)
+
+
+@config_app.command("export")
+def config_export(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file [default: stdout].")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Clients, groups, users, endpoints and the policy as one YAML document (no secrets)."""
+    from nac.services.config_io import dump_yaml, export_config
+
+    settings = _settings(data_dir, db, config)
+    text = dump_yaml(_run_db(settings, lambda session, _: export_config(session)))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    _out(f"configuration written to {out}")
+
+
+@config_app.command("import")
+def config_import(
+    file: Annotated[Path, typer.Argument(help="A document from 'nac config export' ('-': stdin).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff and the counts; change nothing.")
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete objects missing from a section of the file [default: keep them].",
+        ),
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Apply a configuration document in one transaction (validated first). Secrets shown as
+    <not exported> are kept; new clients and users get generated ones, printed once."""
+    from nac.services.config_io import ConfigImportError, import_config
+
+    settings = _settings(data_dir, db, config)
+    data = _read_input(file)
+
+    async def work(session: AsyncSession, box: SecretBox | None) -> Any:
+        assert box is not None
+        return await import_config(
+            session, data, box=box, admin=_cli(), dry_run=dry_run, prune=prune, source=file.name
+        )
+
+    try:
+        plan = _run_db(settings, work, need_box=True)
+    except ConfigImportError as exc:
+        for path, message in exc.errors:
+            _err(f"{file}: {path}: {message}" if path else f"{file}: {message}")
+        raise NacError(f"nothing imported: {len(exc.errors)} problem(s) in {file}") from None
+    if dry_run:
+        for line in plan.diff:
+            _out(line)
+        _out(f"dry run, nothing changed: {plan.summary()}")
+        return
+    for line in plan.changes:
+        _out(line)
+    _out(f"imported{' (pruned)' if prune else ''}: {plan.summary()}")
+    _out(f"configuration version {plan.config_version}")
+    for secret in plan.generated:
+        _out(
+            f"generated {secret.field} for {secret.kind} {secret.name} (shown once): {secret.value}"
+        )
+
+
+# --- profiling -----------------------------------------------------------------------------
+
+
+@profile_rules_app.command("list")
+def profile_rules_list(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List the profiling rules (built-in and yours)."""
+    from nac.db.profiles import list_profile_rules
+
+    settings = _settings(data_dir, db, config)
+    rows = _run_db(settings, lambda session, _: list_profile_rules(session))
+    if as_json:
+        for r in rows:
+            _out(json.dumps(r.model_dump(exclude={"id"}), sort_keys=True))
+        return
+    _table(
+        ("NAME", "PROFILE", "SIGNAL", "MATCH", "PATTERN", "WEIGHT", "ENABLED", "BUILTIN"),
+        [
+            (
+                r.name,
+                r.profile,
+                r.signal,
+                r.match,
+                r.pattern,
+                str(r.weight),
+                "yes" if r.enabled else "no",
+                "yes" if r.builtin else "no",
+            )
+            for r in rows
+        ],
+    )
+
+
+@profile_rules_app.command("add")
+def profile_rules_add(
+    name: str,
+    profile: Annotated[str, typer.Option(help="The profile it points at, e.g. printer.")],
+    signal: Annotated[str, typer.Option(help="dhcp.params, dhcp.vendor_class, hostname, ...")],
+    pattern: Annotated[str, typer.Option(help="What the signal is matched against.")],
+    match: Annotated[str, typer.Option(help="equals|prefix|contains|regex")] = "equals",
+    weight: Annotated[int, typer.Option(help="1-100: how much a match counts.")] = 50,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a profiling rule (running servers use it within seconds)."""
+    from nac.db.profiles import add_profile_rule
+    from posture.profiling import RuleError
+
+    settings = _settings(data_dir, db, config)
+    try:
+        row = _run_db(
+            settings,
+            lambda session, _: add_profile_rule(
+                session,
+                name=name,
+                signal=signal,
+                match=match,
+                pattern=pattern,
+                profile=profile,
+                weight=weight,
+            ),
+        )
+    except RuleError as exc:
+        raise NacError(str(exc)) from None
+    _out(
+        f"profile rule {row.name} added ({row.signal} {row.match} {row.pattern!r} -> "
+        f"{row.profile}, weight {row.weight})"
+    )
+
+
+@profile_rules_app.command("delete")
+def profile_rules_delete(
+    name: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Delete a profiling rule; a built-in one is disabled instead."""
+    from nac.db.profiles import delete_profile_rule
+
+    settings = _settings(data_dir, db, config)
+    row = _run_db(settings, lambda session, _: delete_profile_rule(session, name=name))
+    if row.builtin:
+        _out(f"profile rule {name} is built in: disabled")
+    else:
+        _out(f"profile rule {name} deleted")
+
+
+@profile_app.command("show")
+def profile_show(
+    mac: str,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object.")] = False,
+) -> None:
+    """What profiling knows of an endpoint: profile, confidence, signals, recent events."""
+    settings = _settings(data_dir, db, config)
+
+    async def work(session: AsyncSession, _: SecretBox | None) -> Any:
+        row = await crud.get_endpoint(session, mac=mac)
+        events = [
+            e
+            for e in await crud.list_endpoint_events(session, mac=row.mac, limit=50)
+            if e.kind in ("profile_change", "possible_spoofing")
+        ]
+        return row, events
+
+    row, events = _run_db(settings, work)
+    info = {
+        "mac": row.mac,
+        "profile": row.profile,
+        "profile_confidence": row.profile_confidence,
+        "profile_source": row.profile_source,
+        "vendor": row.vendor,
+        "randomized": row.randomized,
+        "hostname": row.hostname,
+        "dhcp_fingerprint": row.dhcp_fingerprint,
+        "dhcp_vendor_class": row.dhcp_vendor_class,
+        "last_user": row.last_user,
+        "registered": row.registered,
+        "first_seen": _ts(row.first_seen),
+        "last_seen": _ts(row.last_seen),
+        "signals": row.signals or {},
+        "events": [{"ts": _ts(e.ts), "kind": e.kind, "detail": e.detail} for e in events],
+    }
+    if as_json:
+        _out(json.dumps(info, sort_keys=True))
+        return
+    for key in (
+        "mac",
+        "profile",
+        "profile_confidence",
+        "profile_source",
+        "vendor",
+        "randomized",
+        "hostname",
+        "dhcp_fingerprint",
+        "dhcp_vendor_class",
+        "last_user",
+        "registered",
+        "first_seen",
+        "last_seen",
+    ):
+        value = info[key]
+        _out(f"{key + ':':20} {'-' if value is None else value}")
+    _out("signals:")
+    for name, entry in sorted(info["signals"].items()):
+        if isinstance(entry, dict):
+            _out(f"  {name:26} {entry.get('value')!s}  (seen {entry.get('count', 0)}x)")
+    _out("events:")
+    for event in info["events"]:
+        _out(f"  {event['ts']}  {event['kind']:18} {json.dumps(event['detail'], sort_keys=True)}")
+
+
+@app.command()
+def capture(
+    interface: Annotated[str, typer.Option("--interface", "-i", help="The SPAN/mirror port.")],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    count: Annotated[int, typer.Option(help="Stop after this many DHCP packets (0: run).")] = 0,
+) -> None:
+    """Profile from DHCP seen on a SPAN interface (needs the optional extra nac[capture],
+    scapy, and root)."""
+    settings = _settings(data_dir, db, config)
+    _require_initialized(settings)
+    try:
+        run_capture: Callable[..., int] = importlib.import_module("nac.capture").run_capture
+    except ImportError as exc:
+        raise NacError(
+            f"capture needs the optional extra: pip install 'nac[capture]' ({exc})"
+        ) from None
+    raise typer.Exit(run_capture(settings, interface=interface, count=count))
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 
@@ -1202,6 +1606,99 @@ def _validation_line(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
+
+
+# --- posture -------------------------------------------------------------------------------
+
+posture_app = typer.Typer(
+    help="Posture: enrollment tokens for nac-agent, and an endpoint's posture history.",
+    no_args_is_help=True,
+)
+app.add_typer(posture_app, name="posture")
+
+
+@posture_app.command("enroll")
+def posture_enroll(
+    mac: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """A posture enrollment token for MAC (printed once; only its SHA-256 is stored). Give it
+    to the endpoint's nac-agent: nac-agent report --server URL --token TOKEN --mac MAC."""
+    from nac.services import posture_service
+
+    settings = _settings(data_dir, db, config)
+    row, token = _run_db(
+        settings,
+        lambda session, _: posture_service.enroll(session, mac=mac, admin=_cli()),
+    )
+    _out(f"posture token {row.id} for {row.mac} (shown only now):")
+    _out(token)
+
+
+@posture_app.command("revoke")
+def posture_revoke(
+    mac: str, data_dir: DataDirOpt = None, db: DbOpt = None, config: ConfigOpt = None
+) -> None:
+    """Revoke every posture token of MAC: its agent's reports are refused from now on."""
+    from nac.services import posture_service
+
+    settings = _settings(data_dir, db, config)
+    count = _run_db(
+        settings,
+        lambda session, _: posture_service.revoke_tokens(session, mac=mac, admin=_cli()),
+    )
+    _out(f"{count} posture token(s) of {mac} revoked")
+
+
+@posture_app.command("tokens")
+def posture_tokens(
+    mac: Annotated[str | None, typer.Argument(help="Only this MAC.")] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List posture enrollment tokens (never the token itself)."""
+    from nac.services import posture_service
+
+    settings = _settings(data_dir, db, config)
+    rows = _run_db(settings, lambda session, _: posture_service.list_tokens(session, mac=mac))
+    _table(
+        ("ID", "MAC", "CREATED", "LAST-USED", "REVOKED"),
+        [
+            (str(r.id), r.mac, _ts(r.created_at), _ts(r.last_used), "yes" if r.revoked else "no")
+            for r in rows
+        ],
+    )
+
+
+@posture_app.command("show")
+def posture_show(
+    mac: str,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many reports.")] = 10,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """An endpoint's posture and its latest reports, with the failed checks in words."""
+    from nac.services import posture_service
+
+    settings = _settings(data_dir, db, config)
+
+    async def work(session: AsyncSession, _: SecretBox | None) -> tuple[Any, list[Any]]:
+        endpoint = await crud.get_endpoint(session, mac=mac)
+        rows = await posture_service.history(session, mac=mac, limit=lines)
+        return endpoint, [posture_service.report_public(r) for r in rows]
+
+    endpoint, reports = _run_db(settings, work)
+    _out(
+        f"{endpoint.mac}: {endpoint.posture_state}, score {endpoint.posture_score}"
+        f" (at {_ts(endpoint.posture_at)})"
+    )
+    for r in reports:
+        _out(f"{r['ts']}  {r['state']}  score {r['score']}")
+        for f in r["failed_checks"]:
+            _out(f"  failed {f['id']}: {f['words']}")
+        for u in r["unknown_checks"]:
+            _out(f"  unknown {u['id']}: {u['words']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

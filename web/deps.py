@@ -14,6 +14,7 @@ from nac.core.config import Settings
 from nac.core.secrets import SecretBox
 from nac.db.engine import Database
 from nac.services.audit import AuditRenderer
+from nac.services.dynauth import DynamicAuthorizer
 from nac.services.snapshot import SnapshotStore
 from web.auth import Forbidden, LoginLimiter, Principal, SessionStore, authenticate
 
@@ -30,6 +31,8 @@ class Console:
     renderer: AuditRenderer
     templates: Jinja2Templates
     box: SecretBox | None = None  # opened from settings.data_dir on first use
+    # The RFC 5176 CoA client (worker 0 of `nac serve`); None: changes send no CoA.
+    dynauth: DynamicAuthorizer | None = None
 
     def secret_box(self) -> SecretBox:
         """The key that encrypts user passwords and NAS secrets in the database."""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nac.db import crud
 from nac.db.defaults import default_policy
 from nac.db.models import PolicyVersion
+from nac.services import changes
 from policy.compile import compile_policy
 from policy.engine import evaluate, evaluate_device_admin
 from policy.errors import PolicyError
@@ -101,14 +102,19 @@ async def store(
     author: str,
     comment: str,
     rule_path: str = "",
+    action: str = "update",
+    entry: tuple[str, str, Any, Any] | None = None,
 ) -> int:
     """Validate ``document`` and store it as the next version (bumping the config version, so
-    running servers swap it in at their next poll). Raises `EditError`."""
+    running servers swap it in at their next poll), with its admin change log entry (``entry``:
+    see `nac.services.changes.set_policy`). Raises `EditError`."""
     try:
         validate(document)
     except PolicyError as exc:
         raise EditError(_field_of(exc.path, rule_path), exc.message, path=exc.path) from None
-    return await crud.set_policy(session, document=document, author=author, comment=comment)
+    return await changes.set_policy(
+        session, admin=author, document=document, comment=comment, action=action, entry=entry
+    )
 
 
 def check_base(current: Current, base: int | None) -> None:
@@ -418,4 +424,5 @@ async def rollback(session: AsyncSession, *, version: int, author: str) -> int:
         document=copy.deepcopy(row.document),
         author=author,
         comment=f"rolled back to version {version}",
+        action="rollback",
     )

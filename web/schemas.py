@@ -31,11 +31,16 @@ class AuditSummary(BaseModel):
     authorization_rule: str | None
     profile: str | None
     latency_us: int
+    ssid: str | None = None  # RADIUS: the SSID of Called-Station-Id
+    stream: str | None = None  # radius, tacacs-authen, tacacs-author, tacacs-acct, coa
 
 
 class AuditPage(BaseModel):
     items: list[AuditSummary]
     next_before: int | None  # pass as ?before= for the next (older) page; None: no more
+    # Filters no index serves look at a bounded id range per page (fewer items, next_before
+    # goes on): the lowest id this page looked at; None when it was not bounded.
+    searched_from: int | None = None
 
 
 class AuditRecord(AuditSummary):
@@ -99,6 +104,10 @@ class ClientChange(SQLModel):
     require_message_authenticator: AutoYesNo | None = None
     limit_proxy_state: AutoYesNo | None = None
     description: str | None = Field(default=None, max_length=1024)
+    # RFC 5176: the NAS's CoA and Disconnect ports and what it accepts (auto|coa|disconnect|off).
+    coa_port: int | None = Field(default=None, ge=1, le=65535)
+    disconnect_port: int | None = Field(default=None, ge=1, le=65535)
+    coa_mode: str | None = Field(default=None, max_length=16)
 
 
 class ClientSecret(BaseModel):

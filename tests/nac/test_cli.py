@@ -65,7 +65,8 @@ def test_init_user_client_policy_flow(env: dict[str, str], tmp_path: Path) -> No
     code, out, _ = run("policy", "show")
     assert code == 0
     assert "policy version 1 by demo" in out
-    assert "employees: if user.groups contains 'employees'" in out
+    assert "employees: if all of [user.groups contains 'employees'; any of [" in out
+    assert "quarantine-vlan666 (accept, vlan 666, filter-id quarantine)" in out
 
     good = tmp_path / "p.json"
     good.write_text(json.dumps(default_policy()))

@@ -20,7 +20,7 @@ from .conftest import PASSWORDS, Login, log_in, login_csrf, new_client
 
 async def test_login_sets_a_strict_httponly_session_cookie(anon: httpx.AsyncClient) -> None:
     response = await log_in(anon, "root", PASSWORDS["root"])
-    assert response.status_code == 303 and response.headers["location"] == "/log"
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard"
     cookie = next(
         c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
     )
@@ -88,7 +88,7 @@ async def test_login_rate_limit_per_name_and_per_address(
 
 async def test_open_redirect_after_login_is_refused(anon: httpx.AsyncClient) -> None:
     form = await anon.get("/login?next=//evil.example/")
-    assert 'value="/log"' in form.text
+    assert 'value="/dashboard"' in form.text
     response = await anon.post(
         "/login",
         data={
@@ -98,7 +98,7 @@ async def test_open_redirect_after_login_is_refused(anon: httpx.AsyncClient) -> 
             "next": "https://evil.example/",
         },
     )
-    assert response.headers["location"] == "/log"
+    assert response.headers["location"] == "/dashboard"
 
 
 async def test_page_redirects_to_login_and_back(anon: httpx.AsyncClient) -> None:

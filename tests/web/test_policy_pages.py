@@ -86,6 +86,7 @@ async def test_reorder_is_one_new_version_and_changes_the_what_if_answer(
         "contractors",
         "employees",
         "known-printers",
+        "employees-quarantine",
     ]
     assert authz(new.document)[1] == authz(rows[0].document)[0]  # nothing else changed
 
@@ -137,7 +138,8 @@ async def test_delete_a_rule(demo: int, login: Login, database: Database) -> Non
     response = await root.post("/policy/sets/0/rules/1/delete")
     assert response.status_code == 303
     (_, new) = await versions(database)
-    assert [r["name"] for r in authz(new.document)] == ["employees", "known-printers"]
+    names = [r["name"] for r in authz(new.document)]
+    assert names == ["employees", "known-printers", "employees-quarantine"]
     assert new.comment == "deleted authorization rule contractors from policy set default"
     missing = await root.post("/policy/sets/0/rules/7/delete")
     assert missing.status_code == 404 and len(await versions(database)) == 2

@@ -10,8 +10,9 @@ from fastapi.security import HTTPBearer
 from nac.core.errors import AlreadyExistsError, NotFoundError
 from nac.db import crud
 from nac.db.models import ApiTokenCreate, ApiTokenPublic, Endpoint, EndpointCreate, role_rank
+from nac.services import changes
 from nac.services.audit_view import render_audit
-from web.audit import AuditQuery, audit_query, summary
+from web.audit import AuditQuery, audit_query, fetch_page, summary
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, CurrentOperator, SessionDep
 from web.schemas import AuditPage, AuditRecord, Me, Problem, TokenCreated
 
@@ -36,9 +37,12 @@ async def me(principal: CurrentAuditor) -> Me:
 @router.get("/audit", tags=["audit"])
 async def audit_list(_: CurrentAuditor, session: SessionDep, query: AuditQueryDep) -> AuditPage:
     """Decisions, newest first; page on with ``before=next_before``."""
-    rows = await crud.page_audit(session, **query.crud_filters())
-    more = len(rows) == query.limit
-    return AuditPage(items=[summary(r) for r in rows], next_before=rows[-1].id if more else None)
+    found = await fetch_page(session, query)
+    return AuditPage(
+        items=[summary(r) for r in found.rows],
+        next_before=found.next_before,
+        searched_from=found.searched_from,
+    )
 
 
 @router.get("/audit/{id}", tags=["audit"], responses={404: {"model": Problem}})
@@ -69,16 +73,18 @@ async def token_create(
     """A token for the caller, its role at most the caller's; the token is shown only here."""
     if role_rank(token.role) > role_rank(principal.role):
         raise HTTPException(403, f"a token's role cannot exceed yours ({principal.role})")
-    info, secret = await crud.create_api_token(session, admin_name=principal.name, token=token)
+    info, secret = await changes.create_api_token(
+        session, admin=principal.name, owner=principal.name, token=token
+    )
     return TokenCreated(token=secret, info=info)
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], responses={404: {"model": Problem}})
 async def token_revoke(
-    _: CurrentAdmin, session: SessionDep, token_id: Annotated[int, Path(ge=1)]
+    principal: CurrentAdmin, session: SessionDep, token_id: Annotated[int, Path(ge=1)]
 ) -> ApiTokenPublic:
     try:
-        return await crud.revoke_api_token(session, token_id=token_id)
+        return await changes.revoke_api_token(session, admin=principal.name, token_id=token_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -90,10 +96,10 @@ async def endpoint_list(_: CurrentAuditor, session: SessionDep) -> list[Endpoint
 
 @router.post("/endpoints", tags=["endpoints"], status_code=201, responses={409: {"model": Problem}})
 async def endpoint_create(
-    _: CurrentOperator, session: SessionDep, endpoint: EndpointCreate
+    principal: CurrentOperator, session: SessionDep, endpoint: EndpointCreate
 ) -> Endpoint:
     try:
-        return await crud.create_endpoint(session, endpoint=endpoint)
+        return await changes.create_endpoint(session, admin=principal.name, endpoint=endpoint)
     except AlreadyExistsError as exc:
         raise HTTPException(409, str(exc)) from None
 
@@ -102,10 +108,10 @@ async def endpoint_create(
     "/endpoints/{mac}", tags=["endpoints"], status_code=204, responses={404: {"model": Problem}}
 )
 async def endpoint_delete(
-    _: CurrentOperator, session: SessionDep, mac: Annotated[str, Path(max_length=32)]
+    principal: CurrentOperator, session: SessionDep, mac: Annotated[str, Path(max_length=32)]
 ) -> None:
     try:
-        await crud.delete_endpoint(session, mac=mac)
+        await changes.delete_endpoint(session, admin=principal.name, mac=mac)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:

@@ -21,6 +21,7 @@ from nac.db.models import (
     UserUpdate,
     normalize_mac,
 )
+from nac.services import changes
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, CurrentOperator, SessionDep
 from web.directory import api_detail, field_errors, new_secret
 from web.routes.api import _BEARER, ERRORS
@@ -50,12 +51,12 @@ async def user_list(_: CurrentAuditor, session: SessionDep) -> list[UserPublic]:
 
 @router.post("/users", tags=["users"], status_code=201, responses=CONFLICT)
 async def user_create(
-    _: CurrentAdmin, console: ConsoleDep, session: SessionDep, user: UserCreate
+    principal: CurrentAdmin, console: ConsoleDep, session: SessionDep, user: UserCreate
 ) -> UserPublic:
     """A user; groups not yet known are created."""
     try:
-        return await crud.create_user(
-            session, user=user, box=console.secret_box(), create_groups=True
+        return await changes.create_user(
+            session, admin=principal.name, user=user, box=console.secret_box(), create_groups=True
         )
     except AlreadyExistsError as exc:
         raise HTTPException(409, str(exc)) from None
@@ -75,24 +76,36 @@ async def user_get(_: CurrentAuditor, session: SessionDep, name: Name) -> UserPu
 
 @router.patch("/users/{name}", tags=["users"], responses=NOT_FOUND)
 async def user_update(
-    _: CurrentAdmin, console: ConsoleDep, session: SessionDep, name: Name, update: UserUpdate
+    principal: CurrentAdmin,
+    console: ConsoleDep,
+    session: SessionDep,
+    name: Name,
+    update: UserUpdate,
 ) -> UserPublic:
     """Change enabled, description, groups (the whole list; new ones are created), password or
     enable secret ("" removes it)."""
     try:
-        return await crud.update_user(
-            session, name=name, update=update, box=console.secret_box(), create_groups=True
+        user = await changes.update_user(
+            session,
+            admin=principal.name,
+            name=name,
+            update=update,
+            box=console.secret_box(),
+            create_groups=True,
         )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise _invalid(exc, "groups") from None
+    if update.enabled is False and console.dynauth is not None:  # RFC 5176: end its sessions
+        console.dynauth.schedule("user_changed", name, trigger="user-disabled")
+    return user
 
 
 @router.delete("/users/{name}", tags=["users"], status_code=204, responses=NOT_FOUND)
-async def user_delete(_: CurrentAdmin, session: SessionDep, name: Name) -> None:
+async def user_delete(principal: CurrentAdmin, session: SessionDep, name: Name) -> None:
     try:
-        await crud.delete_user(session, name=name)
+        await changes.delete_user(session, admin=principal.name, name=name)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -108,15 +121,20 @@ async def client_list(_: CurrentAuditor, session: SessionDep) -> list[NasClientP
 
 @router.post("/clients", tags=["clients"], status_code=201, responses=CONFLICT)
 async def client_create(
-    _: CurrentAdmin, console: ConsoleDep, session: SessionDep, client: ClientNew
+    principal: CurrentAdmin, console: ConsoleDep, session: SessionDep, client: ClientNew
 ) -> ClientSecret:
     """A NAS client with a generated RADIUS shared secret, returned only in this answer."""
     secret = new_secret()
-    create = NasClientCreate.model_validate(
-        {**client.model_dump(), "secret": secret, "tacacs_key": client.tacacs_key or None}
-    )
+    try:  # defaults are not validated by ClientNew: an omitted address list fails only here
+        create = NasClientCreate.model_validate(
+            {**client.model_dump(), "secret": secret, "tacacs_key": client.tacacs_key or None}
+        )
+    except ValidationError as exc:
+        raise _invalid(exc, "") from None
     try:
-        info = await crud.create_client(session, client=create, box=console.secret_box())
+        info = await changes.create_client(
+            session, admin=principal.name, client=create, box=console.secret_box()
+        )
     except AlreadyExistsError as exc:
         raise HTTPException(409, str(exc)) from None
     return ClientSecret(secret=secret, client=info)
@@ -132,7 +150,11 @@ async def client_get(_: CurrentAuditor, session: SessionDep, name: Name) -> NasC
 
 @router.patch("/clients/{name}", tags=["clients"], responses=NOT_FOUND)
 async def client_update(
-    _: CurrentAdmin, console: ConsoleDep, session: SessionDep, name: Name, change: ClientChange
+    principal: CurrentAdmin,
+    console: ConsoleDep,
+    session: SessionDep,
+    name: Name,
+    change: ClientChange,
 ) -> NasClientPublic:
     """Change addresses, vendor, group, location, modes or the TACACS+ key ("" removes it);
     the RADIUS secret changes only by rotate-secret."""
@@ -141,20 +163,26 @@ async def client_update(
     except ValidationError as exc:
         raise _invalid(exc, "") from None
     try:
-        return await crud.update_client(session, name=name, update=update, box=console.secret_box())
+        return await changes.update_client(
+            session, admin=principal.name, name=name, update=update, box=console.secret_box()
+        )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
 
 @router.post("/clients/{name}/rotate-secret", tags=["clients"], responses=NOT_FOUND)
 async def client_rotate(
-    _: CurrentAdmin, console: ConsoleDep, session: SessionDep, name: Name
+    principal: CurrentAdmin, console: ConsoleDep, session: SessionDep, name: Name
 ) -> ClientSecret:
     """A new generated RADIUS secret, returned only here; the old one stops working."""
     secret = new_secret()
     try:
-        info = await crud.update_client(
-            session, name=name, update=NasClientUpdate(secret=secret), box=console.secret_box()
+        info = await changes.update_client(
+            session,
+            admin=principal.name,
+            name=name,
+            update=NasClientUpdate(secret=secret),
+            box=console.secret_box(),
         )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -162,9 +190,9 @@ async def client_rotate(
 
 
 @router.delete("/clients/{name}", tags=["clients"], status_code=204, responses=NOT_FOUND)
-async def client_delete(_: CurrentAdmin, session: SessionDep, name: Name) -> None:
+async def client_delete(principal: CurrentAdmin, session: SessionDep, name: Name) -> None:
     try:
-        await crud.delete_client(session, name=name)
+        await changes.delete_client(session, admin=principal.name, name=name)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -189,10 +217,22 @@ async def endpoint_get(_: CurrentAuditor, session: SessionDep, mac: Mac) -> Endp
 
 @router.patch("/endpoints/{mac}", tags=["endpoints"], responses=NOT_FOUND)
 async def endpoint_update(
-    _: CurrentOperator, session: SessionDep, mac: Mac, update: EndpointUpdate
+    principal: CurrentOperator,
+    console: ConsoleDep,
+    session: SessionDep,
+    mac: Mac,
+    update: EndpointUpdate,
 ) -> Endpoint:
-    """Change an endpoint's profile, group or description."""
+    """Change an endpoint's profile, group, description or blocked flag (blocking one
+    disconnects its live sessions, RFC 5176)."""
     try:
-        return await crud.update_endpoint(session, mac=_mac(mac), update=update)
+        endpoint = await changes.update_endpoint(
+            session, admin=principal.name, mac=_mac(mac), update=update
+        )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
+    if update.blocked and console.dynauth is not None:
+        console.dynauth.schedule(
+            "endpoint_changed", _mac(mac), trigger="endpoint-blocked", action="disconnect"
+        )
+    return endpoint

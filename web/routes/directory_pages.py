@@ -23,6 +23,7 @@ from nac.db.models import (
     UserCreate,
     UserUpdate,
 )
+from nac.services import changes
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, CurrentOperator, SessionDep, page
 from web.directory import field_errors, new_secret, split_list
 
@@ -71,7 +72,7 @@ async def users_page(
 
 @router.post("/users")
 async def user_add(
-    _: CurrentAdmin,
+    principal: CurrentAdmin,
     console: ConsoleDep,
     request: Request,
     session: SessionDep,
@@ -88,7 +89,9 @@ async def user_add(
             groups=split_list(groups),
             enable_secret=enable_secret or None,
         )
-        await crud.create_user(session, user=user, box=console.secret_box(), create_groups=True)
+        await changes.create_user(
+            session, admin=principal.name, user=user, box=console.secret_box(), create_groups=True
+        )
     except ValidationError as exc:
         error = _error("new", field_errors(exc), values)
         return await _users_page(console, request, session, error=error, status=422)
@@ -103,7 +106,7 @@ async def user_add(
 
 @router.post("/users/{name}")
 async def user_edit(
-    _: CurrentAdmin,
+    principal: CurrentAdmin,
     console: ConsoleDep,
     request: Request,
     session: SessionDep,
@@ -119,8 +122,13 @@ async def user_edit(
         update = UserUpdate(
             enabled=bool(enabled), groups=split_list(groups), password=password or None
         )
-        await crud.update_user(
-            session, name=name, update=update, box=console.secret_box(), create_groups=True
+        await changes.update_user(
+            session,
+            admin=principal.name,
+            name=name,
+            update=update,
+            box=console.secret_box(),
+            create_groups=True,
         )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -130,6 +138,8 @@ async def user_edit(
     except ValueError as exc:
         error = _error(form, {"groups": str(exc)}, values)
         return await _users_page(console, request, session, error=error, status=422)
+    if not update.enabled and console.dynauth is not None:  # RFC 5176: end its sessions
+        console.dynauth.schedule("user_changed", name, trigger="user-disabled")
     return RedirectResponse("/users", status_code=303)
 
 
@@ -143,8 +153,8 @@ async def _deleted(removal: Awaitable[None], back: str) -> Response:
 
 
 @router.post("/users/{name}/delete")
-async def user_delete(_: CurrentAdmin, session: SessionDep, name: Name) -> Response:
-    return await _deleted(crud.delete_user(session, name=name), "/users")
+async def user_delete(principal: CurrentAdmin, session: SessionDep, name: Name) -> Response:
+    return await _deleted(changes.delete_user(session, admin=principal.name, name=name), "/users")
 
 
 # --- NAS clients ---------------------------------------------------------------------------
@@ -186,7 +196,7 @@ async def clients_page(
 
 @router.post("/clients")
 async def client_add(
-    _: CurrentAdmin,
+    principal: CurrentAdmin,
     console: ConsoleDep,
     request: Request,
     session: SessionDep,
@@ -219,7 +229,9 @@ async def client_add(
             secret=secret,
             tacacs_key=tacacs_key or None,
         )
-        await crud.create_client(session, client=client, box=console.secret_box())
+        await changes.create_client(
+            session, admin=principal.name, client=client, box=console.secret_box()
+        )
     except ValidationError as exc:
         error = _error("new", field_errors(exc), values)
         return await _clients_page(console, request, session, error=error, status=422)
@@ -232,13 +244,21 @@ async def client_add(
 
 @router.post("/clients/{name}/rotate-secret")
 async def client_rotate(
-    _: CurrentAdmin, console: ConsoleDep, request: Request, session: SessionDep, name: Name
+    principal: CurrentAdmin,
+    console: ConsoleDep,
+    request: Request,
+    session: SessionDep,
+    name: Name,
 ) -> Response:
     """A new generated RADIUS secret, shown once; the old one stops working."""
     secret = new_secret()
     try:
-        await crud.update_client(
-            session, name=name, update=NasClientUpdate(secret=secret), box=console.secret_box()
+        await changes.update_client(
+            session,
+            admin=principal.name,
+            name=name,
+            update=NasClientUpdate(secret=secret),
+            box=console.secret_box(),
         )
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -247,8 +267,9 @@ async def client_rotate(
 
 
 @router.post("/clients/{name}/delete")
-async def client_delete(_: CurrentAdmin, session: SessionDep, name: Name) -> Response:
-    return await _deleted(crud.delete_client(session, name=name), "/clients")
+async def client_delete(principal: CurrentAdmin, session: SessionDep, name: Name) -> Response:
+    removal = changes.delete_client(session, admin=principal.name, name=name)
+    return await _deleted(removal, "/clients")
 
 
 # --- endpoints -----------------------------------------------------------------------------
@@ -282,7 +303,7 @@ async def endpoints_page(
 
 @router.post("/endpoints")
 async def endpoint_add(
-    _: CurrentOperator,
+    principal: CurrentOperator,
     console: ConsoleDep,
     request: Request,
     session: SessionDep,
@@ -294,7 +315,7 @@ async def endpoint_add(
     values = {"mac": mac, "profile": profile, "group": group}
     try:
         endpoint = EndpointCreate(mac=mac, profile=profile or None, group=group or None)
-        await crud.create_endpoint(session, endpoint=endpoint)
+        await changes.create_endpoint(session, admin=principal.name, endpoint=endpoint)
     except ValidationError as exc:
         error = _error("new", field_errors(exc), values)
         return await _endpoints_page(console, request, session, error=error, status=422)
@@ -306,27 +327,39 @@ async def endpoint_add(
 
 @router.post("/endpoints/{mac}")
 async def endpoint_edit(
-    _: CurrentOperator,
+    principal: CurrentOperator,
+    console: ConsoleDep,
     session: SessionDep,
     mac: Mac,
     profile: Annotated[str, Form(max_length=128)] = "",
     group: Annotated[str, Form(max_length=128)] = "",
+    blocked: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """Set an endpoint's profile and group (blank: none)."""
-    update = EndpointUpdate(profile=profile or None, group=group or None)
+    """Set an endpoint's profile and group (blank: none) and, when ``blocked`` is "yes" or
+    "no", whether it is blocked (blocking disconnects its live sessions, RFC 5176)."""
+    if blocked not in ("", "yes", "no"):
+        raise HTTPException(422, [{"loc": ["body", "blocked"], "msg": "must be yes or no"}])
+    fields: dict[str, Any] = {"profile": profile or None, "group": group or None}
+    if blocked:
+        fields["blocked"] = blocked == "yes"
+    update = EndpointUpdate(**fields)
     try:
-        await crud.update_endpoint(session, mac=mac, update=update)
+        row = await changes.update_endpoint(session, admin=principal.name, mac=mac, update=update)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, [{"loc": ["path", "mac"], "msg": str(exc)}]) from None
+    if update.blocked and console.dynauth is not None:
+        console.dynauth.schedule(
+            "endpoint_changed", row.mac, trigger="endpoint-blocked", action="disconnect"
+        )
     return RedirectResponse("/endpoints", status_code=303)
 
 
 @router.post("/endpoints/{mac}/delete")
-async def endpoint_delete(_: CurrentOperator, session: SessionDep, mac: Mac) -> Response:
+async def endpoint_delete(principal: CurrentOperator, session: SessionDep, mac: Mac) -> Response:
     try:
-        await crud.delete_endpoint(session, mac=mac)
+        await changes.delete_endpoint(session, admin=principal.name, mac=mac)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:

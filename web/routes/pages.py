@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -15,13 +16,29 @@ from nac.core.passwords import DummyHash, hash_password, needs_rehash, verify_pa
 from nac.db import crud
 from nac.db.models import ADMIN_ROLES, AdminUpdate, ApiTokenCreate, role_rank
 from nac.db.types import utcnow
+from nac.services import changes
 from nac.services.audit_view import render_audit
-from web.audit import AuditQuery, audit_query
+from web.audit import (
+    RESULTS,
+    STREAM_TITLES,
+    AuditPageRows,
+    AuditQuery,
+    LogLine,
+    QueryInvalid,
+    collapse,
+    endpoint_href,
+    fetch_page,
+    parse_audit_query,
+    repeats_url,
+    ssid_of,
+    stream_of,
+    user_href,
+)
 from web.auth import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, client_ip
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep, page
 
 router = APIRouter(include_in_schema=False)
-AuditQueryDep = Annotated[AuditQuery, Depends(audit_query)]
+LANDING = "/dashboard"  # where a login lands unless it was sent from a page
 _DUMMY = DummyHash()
 
 
@@ -29,7 +46,7 @@ def _safe_next(value: str | None) -> str:
     """Only a local path (no scheme, no //host): no open redirect after login."""
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
-    return "/log"
+    return LANDING
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, **kw: object) -> None:
@@ -49,7 +66,7 @@ def _login_page(
     request: Request,
     *,
     error: str = "",
-    next_: str = "/log",
+    next_: str = LANDING,
     status: int = 200,
 ) -> Response:
     token = secrets.token_urlsafe(32)
@@ -65,7 +82,7 @@ def _login_page(
 
 
 @router.get("/login")
-async def login_form(console: ConsoleDep, request: Request, next: str = "/log") -> Response:
+async def login_form(console: ConsoleDep, request: Request, next: str = LANDING) -> Response:
     return _login_page(console, request, next_=next)
 
 
@@ -76,7 +93,7 @@ async def login(
     name: Annotated[str, Form(max_length=128)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
-    next: Annotated[str, Form(max_length=2048)] = "/log",
+    next: Annotated[str, Form(max_length=2048)] = LANDING,
 ) -> Response:
     """Check the password (argon2id; an unknown name costs the same), rate limited per client
     address and per name; on success a new session and its cookie."""
@@ -133,7 +150,44 @@ async def logout(_: CurrentAuditor, console: ConsoleDep, request: Request) -> Re
 
 @router.get("/")
 async def home(_: CurrentAuditor) -> Response:
-    return RedirectResponse("/log", status_code=303)
+    return RedirectResponse(LANDING, status_code=303)
+
+
+def _log_context(
+    query: AuditQuery, found: AuditPageRows, *, form: dict[str, str], errors: dict[str, str]
+) -> dict[str, Any]:
+    rows = found.rows
+    lines = collapse(rows) if query.collapse else [LogLine(r) for r in rows]
+    filters = query.filters()
+    next_before = found.next_before
+    return {
+        "lines": lines,
+        "shown": len(rows),
+        "query": query,
+        "form": form,
+        "errors": errors,
+        "results": RESULTS,
+        "streams": [
+            (name, title, query.url(stream=name, before=None, after_id=None))
+            for name, title in (("", "All"), *STREAM_TITLES.items())
+        ],
+        "next_url": query.url(before=next_before, after_id=None) if next_before else None,
+        "searched_from": found.searched_from,
+        "newest_url": query.url(before=None, after_id=None)
+        if query.before or query.after_id
+        else None,
+        "csv_url": "/log.csv" + (f"?{urlencode(filters)}" if filters else ""),
+        "collapse_url": query.url(collapse="1" if not query.collapse else "0"),
+        # Polled for new rows only on the newest page with no end time.
+        "live": query.before is None and query.until is None and query.after_id is None,
+        "newest_id": rows[0].id if rows else 0,
+        "poll_filters": {k: v for k, v in filters.items() if k != "collapse"},
+        "user_href": user_href,
+        "endpoint_href": endpoint_href,
+        "repeats_url": lambda line: repeats_url(query, line),
+        "ssid_of": ssid_of,
+        "stream_of": stream_of,
+    }
 
 
 @router.get("/log")
@@ -142,22 +196,20 @@ async def live_log(
     console: ConsoleDep,
     request: Request,
     session: SessionDep,
-    query: AuditQueryDep,
 ) -> Response:
-    """Decisions newest first, filtered; ``before=ID`` pages to older ones."""
-    rows = await crud.page_audit(session, **query.crud_filters())
-    next_before = rows[-1].id if len(rows) == query.limit else None
-    response: Response = page(
-        console,
-        request,
-        "log.html",
-        {
-            "rows": rows,
-            "query": query,
-            "next_params": query.params(before=next_before) if next_before else None,
-            "first_params": query.params(before=None) if query.before else None,
-        },
-    )
+    """Decisions newest first, filtered (errors beside the form, 422); ``before=ID`` pages
+    to older ones; repeats collapsed unless ``collapse=0``; new rows polled by the page."""
+    raw = {k: v[:256] for k, v in request.query_params.items()}
+    try:
+        query = parse_audit_query(raw, now=utcnow())
+    except QueryInvalid as exc:
+        nothing = AuditPageRows([], None, None)
+        context = _log_context(AuditQuery(), nothing, form=raw, errors=exc.fields())
+        context["live"] = False
+        return page(console, request, "log.html", context, status_code=422)  # type: ignore[no-any-return]
+    found = await fetch_page(session, query)
+    context = _log_context(query, found, form=query.params(), errors={})
+    response: Response = page(console, request, "log.html", context)
     return response
 
 
@@ -175,7 +227,15 @@ async def log_record(
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     (record,) = await render_audit(console.renderer, session, [row])
-    response: Response = page(console, request, "record.html", {"row": row, "record": record})
+    context = {
+        "row": row,
+        "record": record,
+        "ssid": ssid_of(row),
+        "stream": STREAM_TITLES.get(stream_of(row) or "", row.protocol),
+        "user_href": user_href,
+        "endpoint_href": endpoint_href,
+    }
+    response: Response = page(console, request, "record.html", context)
     return response
 
 
@@ -222,17 +282,19 @@ async def token_create(
     if role_rank(token.role) > role_rank(principal.role):
         return await _tokens_page(console, request, error="role above yours", status=403)
     async with console.db.session() as session:
-        _, secret = await crud.create_api_token(session, admin_name=principal.name, token=token)
+        _, secret = await changes.create_api_token(
+            session, admin=principal.name, owner=principal.name, token=token
+        )
     return await _tokens_page(console, request, created=secret)
 
 
 @router.post("/tokens/{token_id}/revoke")
 async def token_revoke(
-    _: CurrentAdmin, console: ConsoleDep, token_id: Annotated[int, Path(ge=1)]
+    principal: CurrentAdmin, console: ConsoleDep, token_id: Annotated[int, Path(ge=1)]
 ) -> Response:
     async with console.db.session() as session:
         try:
-            await crud.revoke_api_token(session, token_id=token_id)
+            await changes.revoke_api_token(session, admin=principal.name, token_id=token_id)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
     return RedirectResponse("/tokens", status_code=303)
@@ -272,7 +334,9 @@ async def change_password(
             update = AdminUpdate(password=new)
         except ValidationError:
             return refused("new: at least 8 characters.", 422)
-        await crud.update_admin(session, name=principal.name, update=update)
+        await changes.update_admin(
+            session, admin=principal.name, name=principal.name, update=update
+        )
     console.sessions.drop_admin(principal.admin_id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
