@@ -24,6 +24,7 @@ from web.routes import (
     bulk_api,
     change_log,
     dashboard,
+    detail_pages,
     directory_api,
     directory_pages,
     groups,
@@ -91,10 +92,12 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(policy_pages.router)
     app.include_router(directory_pages.router)
+    app.include_router(detail_pages.pages)
     app.include_router(bulk_api.router)  # before the /{name} and /{mac} routes
     app.include_router(api.router)
     app.include_router(policy_api.router)
     app.include_router(directory_api.router)
+    app.include_router(detail_pages.api)
     app.include_router(metrics.router)
     app.include_router(session_routes.pages)
     app.include_router(session_routes.api)

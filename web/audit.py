@@ -351,13 +351,13 @@ def summary(row: AuditLog) -> AuditSummary:
 
 
 def user_href(name: str) -> str:
-    """The user's entry on the users page (the fragment's text directive scrolls to it)."""
-    return f"/users#user-{quote(name, safe='')}:~:text={quote(name, safe='')}"
+    """The user's page (web.routes.detail_pages)."""
+    return f"/users/{quote(name, safe='')}"
 
 
 def endpoint_href(mac: str) -> str:
-    """The endpoint's entry on the endpoints page."""
-    return f"/endpoints#endpoint-{mac}:~:text={quote(mac, safe='')}"
+    """The endpoint's page (web.routes.detail_pages)."""
+    return f"/endpoints/{quote(mac, safe=':')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,16 @@ def validate(document: Any) -> PolicySnapshot:
     return compile_policy(document, identity_sources=IDENTITY_SOURCES)
 
 
+async def load_compiled(session: AsyncSession) -> tuple[Current, PolicySnapshot | None, str]:
+    """The current policy, its compiled snapshot, and "" (or None and why it does not compile:
+    the pages show a stored document that no longer compiles, they do not fail on it)."""
+    current = await load_current(session)
+    try:
+        return current, validate(current.document), ""
+    except PolicyError as exc:
+        return current, None, str(exc)
+
+
 def _field_of(path: str, prefix: str) -> str:
     """The form field a compile error at ``path`` belongs to, for a rule at ``prefix``."""
     if path.startswith(prefix):

@@ -68,7 +68,14 @@ async def seed_demo(session: AsyncSession, *, box: SecretBox) -> bool:
             session.add(user)
             await session.flush()
             session.add(UserGroup(user_id=user.id, group_id=groups[group].id))  # type: ignore[arg-type]
-        session.add(Endpoint(mac=DEMO_ENDPOINT_MAC, profile="printer", description="demo printer"))
+        session.add(
+            Endpoint(
+                mac=DEMO_ENDPOINT_MAC,
+                profile="printer",
+                profile_source="admin",
+                description="demo printer",
+            )
+        )
         name, password = DEMO_CONSOLE_ADMIN
         if await crud.find_admin(session, name=name) is None:
             session.add(Admin(name=name, role="admin", password_hash=hash_password(password)))

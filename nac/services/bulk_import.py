@@ -448,22 +448,38 @@ async def import_users(
         if progress:
             progress("write", len(rows), len(rows))
         result.created, result.updated = len(new), len(changed)
-        await crud.record_admin_change(
+        await _log_import(
             session,
+            result,
             admin=admin,
-            action="import",
-            object_type="user",
-            object_key=source[:253],
-            after={
-                "rows": len(rows),
-                "created": result.created,
-                "updated": result.updated,
-                "groups_created": result.groups_created,
-            },
-            comment=f"CSV import of {len(rows)} users" + (" (--update)" if update else ""),
-            commit=False,
+            source=source,
+            update=update,
+            groups_created=result.groups_created,
         )
     return result
+
+
+async def _log_import(
+    session: AsyncSession,
+    result: ImportResult,
+    *,
+    admin: str,
+    source: str,
+    update: bool,
+    **more: Any,
+) -> None:
+    """The import's one admin change log entry (object key: the file), in its transaction."""
+    counts = {"rows": result.rows, "created": result.created, "updated": result.updated}
+    await crud.record_admin_change(
+        session,
+        admin=admin,
+        action="import",
+        object_type=result.kind.removesuffix("s"),
+        object_key=source[:253],
+        after=counts | more,
+        comment=f"CSV import of {result.rows} {result.kind}" + (" (--update)" if update else ""),
+        commit=False,
+    )
 
 
 async def _ensure_groups(
@@ -546,14 +562,5 @@ async def import_endpoints(
         if progress:
             progress("write", len(rows), len(rows))
         result.created, result.updated = len(new), len(changed)
-        await crud.record_admin_change(
-            session,
-            admin=admin,
-            action="import",
-            object_type="endpoint",
-            object_key=source[:253],
-            after={"rows": len(rows), "created": result.created, "updated": result.updated},
-            comment=f"CSV import of {len(rows)} endpoints" + (" (--update)" if update else ""),
-            commit=False,
-        )
+        await _log_import(session, result, admin=admin, source=source, update=update)
     return result

@@ -119,15 +119,16 @@ async def change_session(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 async def _log(
     session: AsyncSession,
-    *,
     admin: str,
     action: str,
     object_type: str,
     object_key: str,
+    *,
     before: Any = None,
     after: Any = None,
     comment: str = "",
 ) -> None:
+    """The change log entry: ``admin`` did ``action`` to ``object_type`` ``object_key``."""
     await crud.record_admin_change(
         session,
         admin=admin,
@@ -216,10 +217,10 @@ async def _log_new_groups(s: AsyncSession, admin: str, groups: list[str], user: 
     for group in groups:
         await _log(
             s,
-            admin=admin,
-            action="create",
-            object_type="group",
-            object_key=group,
+            admin,
+            "create",
+            "group",
+            group,
             after={"name": group, "description": ""},
             comment=f"created for user {user}",
         )
@@ -240,14 +241,7 @@ async def create_user(
         known = {g.name for g in await crud.list_groups(s)}
         created = await crud.create_user(s, user=user, box=box, create_groups=create_groups)
         await _log_new_groups(s, admin, [g for g in created.groups if g not in known], user.name)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="user",
-            object_key=user.name,
-            after=user_view(created),
-        )
+        await _log(s, admin, "create", "user", user.name, after=user_view(created))
     return created
 
 
@@ -270,15 +264,7 @@ async def update_user(
         if update.enable_secret is not None and after.has_enable_secret:
             view["enable_secret"] = CHANGED
         await _log_new_groups(s, admin, [g for g in after.groups if g not in known], name)
-        await _log(
-            s,
-            admin=admin,
-            action="update",
-            object_type="user",
-            object_key=name,
-            before=user_view(before),
-            after=view,
-        )
+        await _log(s, admin, "update", "user", name, before=user_view(before), after=view)
     return after
 
 
@@ -286,14 +272,7 @@ async def delete_user(session: AsyncSession, *, admin: str, name: str) -> None:
     async with change_session(session) as s:
         before = await _user(s, name)
         await crud.delete_user(s, name=name)
-        await _log(
-            s,
-            admin=admin,
-            action="delete",
-            object_type="user",
-            object_key=name,
-            before=user_view(before),
-        )
+        await _log(s, admin, "delete", "user", name, before=user_view(before))
 
 
 # --- groups --------------------------------------------------------------------------------
@@ -357,14 +336,7 @@ def rules_naming_group(document: Mapping[str, Any], group: str) -> list[str]:
 async def create_group(session: AsyncSession, *, admin: str, group: GroupCreate) -> Group:
     async with change_session(session) as s:
         row = await crud.create_group(s, group=group)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="group",
-            object_key=row.name,
-            after=_group_view(row),
-        )
+        await _log(s, admin, "create", "group", row.name, after=_group_view(row))
     return row
 
 
@@ -379,15 +351,7 @@ async def update_group(session: AsyncSession, *, admin: str, name: str, descript
             row.description = description
             s.add(row)
             await s.flush()
-        await _log(
-            s,
-            admin=admin,
-            action="update",
-            object_type="group",
-            object_key=name,
-            before=before,
-            after=_group_view(row),
-        )
+        await _log(s, admin, "update", "group", name, before=before, after=_group_view(row))
     return row
 
 
@@ -409,9 +373,7 @@ async def delete_group(session: AsyncSession, *, admin: str, name: str) -> None:
         if problems:
             raise ConflictError(f"group {name!r} is in use: {'; '.join(problems)}")
         await crud.delete_group(s, name=name)
-        await _log(
-            s, admin=admin, action="delete", object_type="group", object_key=name, before=before
-        )
+        await _log(s, admin, "delete", "group", name, before=before)
 
 
 # --- NAS clients ---------------------------------------------------------------------------
@@ -422,14 +384,7 @@ async def create_client(
 ) -> NasClientPublic:
     async with change_session(session) as s:
         created = await crud.create_client(s, client=client, box=box)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="client",
-            object_key=client.name,
-            after=client_view(created),
-        )
+        await _log(s, admin, "create", "client", client.name, after=client_view(created))
     return created
 
 
@@ -451,10 +406,10 @@ async def update_client(
             view["enable_secret"] = CHANGED
         await _log(
             s,
-            admin=admin,
-            action="rotate" if rotate else "update",
-            object_type="client",
-            object_key=name,
+            admin,
+            "rotate" if rotate else "update",
+            "client",
+            name,
             before=client_view(before),
             after=view,
             comment="RADIUS shared secret rotated" if rotate else "",
@@ -466,14 +421,7 @@ async def delete_client(session: AsyncSession, *, admin: str, name: str) -> None
     async with change_session(session) as s:
         before = await crud.get_client(s, name=name)
         await crud.delete_client(s, name=name)
-        await _log(
-            s,
-            admin=admin,
-            action="delete",
-            object_type="client",
-            object_key=name,
-            before=client_view(before),
-        )
+        await _log(s, admin, "delete", "client", name, before=client_view(before))
 
 
 # --- endpoints -----------------------------------------------------------------------------
@@ -484,14 +432,7 @@ async def create_endpoint(
 ) -> Endpoint:
     async with change_session(session) as s:
         row = await crud.create_endpoint(s, endpoint=endpoint)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="endpoint",
-            object_key=row.mac,
-            after=endpoint_view(row),
-        )
+        await _log(s, admin, "create", "endpoint", row.mac, after=endpoint_view(row))
     return row
 
 
@@ -501,15 +442,7 @@ async def update_endpoint(
     async with change_session(session) as s:
         before = endpoint_view(await crud.get_endpoint(s, mac=mac))
         row = await crud.update_endpoint(s, mac=mac, update=update)
-        await _log(
-            s,
-            admin=admin,
-            action="update",
-            object_type="endpoint",
-            object_key=row.mac,
-            before=before,
-            after=endpoint_view(row),
-        )
+        await _log(s, admin, "update", "endpoint", row.mac, before=before, after=endpoint_view(row))
     return row
 
 
@@ -518,9 +451,7 @@ async def delete_endpoint(session: AsyncSession, *, admin: str, mac: str) -> Non
         row = await crud.get_endpoint(s, mac=mac)
         before, key = endpoint_view(row), row.mac
         await crud.delete_endpoint(s, mac=mac)
-        await _log(
-            s, admin=admin, action="delete", object_type="endpoint", object_key=key, before=before
-        )
+        await _log(s, admin, "delete", "endpoint", key, before=before)
 
 
 # --- policy versions -----------------------------------------------------------------------
@@ -549,10 +480,10 @@ async def set_policy(
         if entry is None:
             await _log(
                 s,
-                admin=admin,
-                action=action,
-                object_type="policy",
-                object_key=f"version {version}",
+                admin,
+                action,
+                "policy",
+                f"version {version}",
                 before={"version": old} if old else None,
                 after={"version": version, "comment": comment},
                 comment=comment,
@@ -562,10 +493,10 @@ async def set_policy(
             kind = "create" if before is None else "delete" if after is None else "update"
             await _log(
                 s,
-                admin=admin,
-                action=kind,
-                object_type=object_type,
-                object_key=key,
+                admin,
+                kind,
+                object_type,
+                key,
                 before=before,
                 after=after,
                 comment=f"policy version {version} (was {old}): {comment}",
@@ -588,14 +519,7 @@ async def _admins_left(s: AsyncSession, *, without: str) -> int:
 async def create_admin(session: AsyncSession, *, admin: str, new: AdminCreate) -> Admin:
     async with change_session(session) as s:
         row = await crud.create_admin(s, admin=new)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="admin",
-            object_key=row.name,
-            after=admin_view(row),
-        )
+        await _log(s, admin, "create", "admin", row.name, after=admin_view(row))
     return row
 
 
@@ -625,10 +549,10 @@ async def update_admin(
         changed = [k for k in ("role", "disabled", "password") if before[k] != after[k]]
         await _log(
             s,
-            admin=admin,
-            action="update",
-            object_type="admin",
-            object_key=name,
+            admin,
+            "update",
+            "admin",
+            name,
             before=before,
             after=after,
             comment=", ".join(f"{k} changed" for k in changed),
@@ -641,14 +565,7 @@ async def create_api_token(
 ) -> tuple[ApiTokenPublic, str]:
     async with change_session(session) as s:
         info, secret = await crud.create_api_token(s, admin_name=owner, token=token)
-        await _log(
-            s,
-            admin=admin,
-            action="create",
-            object_type="api_token",
-            object_key=token_key(info),
-            after=token_view(info),
-        )
+        await _log(s, admin, "create", "api_token", token_key(info), after=token_view(info))
     return info, secret
 
 
@@ -660,10 +577,10 @@ async def revoke_api_token(session: AsyncSession, *, admin: str, token_id: int) 
         info = await crud.revoke_api_token(s, token_id=token_id)
         await _log(
             s,
-            admin=admin,
-            action="revoke",
-            object_type="api_token",
-            object_key=token_key(info),
+            admin,
+            "revoke",
+            "api_token",
+            token_key(info),
             before=token_view(before),
             after=token_view(info),
         )

@@ -317,6 +317,23 @@ def _secret(
     return value
 
 
+def _strings(
+    items: list[Any], path: str, errors: list[tuple[str, str]], check: Callable[[str], str]
+) -> list[str]:
+    """The items of a list, each a string that ``check`` normalizes (or an error at its
+    index)."""
+    out = []
+    for n, item in enumerate(items):
+        if not isinstance(item, str):
+            errors.append((f"{path}[{n}]", f"must be a string, got {_type(item)}"))
+            continue
+        try:
+            out.append(check(item))
+        except ValueError as exc:
+            errors.append((f"{path}[{n}]", str(exc)))
+    return out
+
+
 def _client_spec(item: Any, path: str, errors: list[tuple[str, str]]) -> _Spec | None:
     if not _mapping(item, path, _CLIENT_KEYS, errors):
         return None
@@ -325,15 +342,7 @@ def _client_spec(item: Any, path: str, errors: list[tuple[str, str]]) -> _Spec |
     if not isinstance(addresses, list) or not addresses:
         errors.append((f"{path}.addresses", "a list of at least one IP address or CIDR"))
         addresses = []
-    normalized = []
-    for n, address in enumerate(addresses):
-        if not isinstance(address, str):
-            errors.append((f"{path}.addresses[{n}]", f"must be a string, got {_type(address)}"))
-            continue
-        try:
-            normalized.append(normalize_cidr(address))
-        except ValueError as exc:
-            errors.append((f"{path}.addresses[{n}]", str(exc)))
+    normalized = _strings(addresses, f"{path}.addresses", errors, normalize_cidr)
     fields = {k: item[k] for k in _CLIENT_FIELDS if k in item}
     try:
         base = NasClientBase.model_validate(
@@ -383,15 +392,7 @@ def _user_spec(item: Any, path: str, errors: list[tuple[str, str]]) -> _Spec | N
     if not isinstance(groups, list):
         errors.append((f"{path}.groups", f"must be a list, got {_type(groups)}"))
         groups = []
-    names = []
-    for n, name in enumerate(groups):
-        if not isinstance(name, str):
-            errors.append((f"{path}.groups[{n}]", f"must be a string, got {_type(name)}"))
-            continue
-        try:
-            names.append(check_name(name))
-        except ValueError as exc:
-            errors.append((f"{path}.groups[{n}]", str(exc)))
+    names = _strings(groups, f"{path}.groups", errors, check_name)
     fields = {k: item[k] for k in ("name", "enabled", "description") if k in item}
     try:
         base = UserBase.model_validate(fields)

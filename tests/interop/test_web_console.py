@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -55,6 +56,23 @@ def wait_for(check, timeout: float = 5.0):  # type: ignore[no-untyped-def]
         time.sleep(0.1)
 
 
+def playwright_or_skip() -> Any:
+    """Playwright's ``sync_playwright`` for the Debian chromium; the test is skipped without
+    them (and fails on CI)."""
+    if not os.path.exists(CHROMIUM):
+        message = "chromium is not installed (Debian package chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a dev dependency
+        if os.environ.get("CI"):
+            pytest.fail("playwright is not installed (pip install -e '.[dev]')")
+        pytest.skip("playwright is not installed")
+    return sync_playwright
+
+
 def log_in(client: httpx.Client, name: str, password: str) -> int:
     form = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
@@ -88,18 +106,7 @@ def test_reject_over_http_api_with_the_replayed_trace(console_server: NacServer)
 
 
 def test_browser_sees_the_reject_in_red_and_why(console_server: NacServer) -> None:
-    if not os.path.exists(CHROMIUM):
-        message = "chromium is not installed (Debian package chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - a dev dependency
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed (pip install -e '.[dev]')")
-        pytest.skip("playwright is not installed")
-
+    sync_playwright = playwright_or_skip()
     reject(console_server, "alice")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

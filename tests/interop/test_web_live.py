@@ -4,7 +4,6 @@ stops when paused), collapsed into "x N" when it repeats the top row."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -15,6 +14,7 @@ from tests.interop.test_web_console import (
     CHROMIUM_ARGS,
     base,
     console_server,
+    playwright_or_skip,
     reject,
 )
 
@@ -23,18 +23,7 @@ __all__ = ["console_server"]  # the module fixture, shared
 
 
 def test_dashboard_charts_and_live_log_in_a_browser(console_server: NacServer) -> None:
-    if not os.path.exists(CHROMIUM):
-        message = "chromium is not installed (Debian package chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - a dev dependency
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed (pip install -e '.[dev]')")
-        pytest.skip("playwright is not installed")
-
+    sync_playwright = playwright_or_skip()
     reject(console_server, "dave")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -264,19 +264,19 @@ async def test_rows_link_to_the_record_user_and_endpoint(login: Login, audit_row
     text = row.group(0)
     first_link = re.search(r'<a href="([^"]+)"', text)
     assert first_link and first_link.group(1) == "/log/10"  # the first link opens the record
-    assert '<a class="user" href="/users#user-user2:~:text=user2">user2</a>' in text
+    assert '<a class="user" href="/users/user2">user2</a>' in text  # web.routes.detail_pages
     endpoint = re.search(r'<a class="endpoint" href="([^"]+)">00:11:22:33:44:0a</a>', text)
-    assert endpoint and endpoint.group(1).startswith("/endpoints#endpoint-00:11:22:33:44:0a")
+    assert endpoint and endpoint.group(1) == "/endpoints/00:11:22:33:44:0a"
     assert (
         'href="/log?user=user2&amp;mac=00%3A11%3A22%3A33%3A44%3A0a" title="only this user"' in text
     )
-    target = await client.get(endpoint.group(1).split("#")[0])
-    assert target.status_code == 200 and 'data-mac="00:11:22:33:44:0a"' in target.text
-    assert (await client.get("/users")).status_code == 200
+    target = await client.get(endpoint.group(1))
+    assert target.status_code == 200 and "Endpoint <code>00:11:22:33:44:0a</code>" in target.text
+    assert (await client.get("/users/user2")).status_code == 404  # not in the identity store
     record_page = await client.get("/log/10")
     assert "TACACS+ authentication" in record_page.text and "node-a" in record_page.text
-    assert 'href="/users#user-user2' in record_page.text
-    assert 'href="/endpoints#endpoint-00:11:22:33:44:0a' in record_page.text
+    assert 'href="/users/user2"' in record_page.text
+    assert 'href="/endpoints/00:11:22:33:44:0a"' in record_page.text
 
 
 async def test_the_newest_page_polls_for_new_rows(login: Login, audit_rows: int) -> None:

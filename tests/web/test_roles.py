@@ -149,6 +149,13 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("GET", "/changes/{id}"): "auditor",
     ("GET", "/api/v1/changes"): "auditor",
     ("GET", "/api/v1/changes/{id}"): "auditor",
+    ("GET", "/endpoints/{mac}"): "auditor",
+    ("POST", "/endpoints/{mac}/block"): "operator",
+    ("POST", "/endpoints/{mac}/unblock"): "operator",
+    ("POST", "/endpoints/{mac}/reauthenticate"): "operator",
+    ("GET", "/users/{name}"): "auditor",
+    ("GET", "/api/v1/endpoints/{mac}/detail"): "auditor",
+    ("GET", "/api/v1/users/{name}/detail"): "auditor",
 }
 USER_FOR_ROLE = {"auditor": "audi", "operator": "oper", "admin": "root"}
 PATH_VALUES = {

@@ -8,16 +8,17 @@ configuration as one YAML document. All or nothing: a bad row or value is a 422 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.services import bulk_import, config_io
 from nac.services.bulk_import import ImportRejected, ImportResult
 from nac.services.config_io import ConfigImportError, ImportPlan
-from web.deps import ConsoleDep, CurrentAdmin, CurrentOperator, SessionDep
+from web.deps import Console, ConsoleDep, CurrentAdmin, CurrentOperator, SessionDep
 from web.routes.api import _BEARER, ERRORS
 from web.schemas import Problem
 
@@ -80,6 +81,28 @@ async def read_body(request: Request, limit: int = MAX_UPLOAD) -> bytes:
             raise HTTPException(413, f"the document is larger than {limit // 2**20} MiB")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def import_csv(
+    kind: Literal["users", "endpoints"],
+    console: Console,
+    session: AsyncSession,
+    file: UploadFile,
+    *,
+    admin: str,
+    update: bool,
+) -> ImportResult:
+    """Import the uploaded CSV of users or endpoints (`ImportRejected`: nothing written)."""
+    data = await read_upload(file)
+    source = file.filename or "upload.csv"
+    if kind == "users":
+        box = console.secret_box()
+        return await bulk_import.import_users(
+            session, data, box=box, admin=admin, source=source, update=update
+        )
+    return await bulk_import.import_endpoints(
+        session, data, admin=admin, source=source, update=update
+    )
 
 
 def rejected(exc: ImportRejected) -> HTTPException:
@@ -146,15 +169,9 @@ async def users_import(
     """Users from CSV: ``name,password,groups,enabled,description,enable_secret`` (groups
     ``;``-separated, created if new). Every bad row is listed (line, column, reason) and
     nothing is imported unless all rows are good."""
-    data = await read_upload(file)
     try:
-        result = await bulk_import.import_users(
-            session,
-            data,
-            box=console.secret_box(),
-            admin=principal.name,
-            source=file.filename or "upload.csv",
-            update=update,
+        result = await import_csv(
+            "users", console, session, file, admin=principal.name, update=update
         )
     except ImportRejected as exc:
         raise rejected(exc) from None
@@ -163,18 +180,17 @@ async def users_import(
 
 @router.post("/endpoints/import", tags=["endpoints"], responses=_REJECTED)
 async def endpoints_import(
-    principal: CurrentOperator, session: SessionDep, file: CsvFile, update: Update = False
+    principal: CurrentOperator,
+    console: ConsoleDep,
+    session: SessionDep,
+    file: CsvFile,
+    update: Update = False,
 ) -> CsvImported:
     """Endpoints from CSV: ``mac,profile,group,description,blocked``; registers them (known for
     MAB). All rows or none."""
-    data = await read_upload(file)
     try:
-        result = await bulk_import.import_endpoints(
-            session,
-            data,
-            admin=principal.name,
-            source=file.filename or "upload.csv",
-            update=update,
+        result = await import_csv(
+            "endpoints", console, session, file, admin=principal.name, update=update
         )
     except ImportRejected as exc:
         raise rejected(exc) from None

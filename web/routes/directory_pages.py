@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from nac.core.errors import AlreadyExistsError, NotFoundError
+from nac.core.errors import NotFoundError
 from nac.db import crud
 from nac.db.models import (
     AUTO_YES_NO,
@@ -24,8 +24,10 @@ from nac.db.models import (
     UserUpdate,
 )
 from nac.services import changes
+from web import forms
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, CurrentOperator, SessionDep, page
 from web.directory import field_errors, new_secret, split_list
+from web.forms import AdminPost, OperatorPost
 
 router = APIRouter(include_in_schema=False)
 Name = Annotated[str, Path(max_length=128)]
@@ -72,36 +74,27 @@ async def users_page(
 
 @router.post("/users")
 async def user_add(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     name: Annotated[str, Form(max_length=128)] = "",
     password: Secret = "",
     groups: Text = "",
     enable_secret: Secret = "",
 ) -> Response:
-    values = {"name": name, "groups": groups}
-    try:
+    async def create() -> None:
         user = UserCreate(
             name=name,
             password=password,
             groups=split_list(groups),
             enable_secret=enable_secret or None,
         )
-        await changes.create_user(
-            session, admin=principal.name, user=user, box=console.secret_box(), create_groups=True
-        )
-    except ValidationError as exc:
-        error = _error("new", field_errors(exc), values)
-        return await _users_page(console, request, session, error=error, status=422)
-    except AlreadyExistsError as exc:
-        error = _error("new", {"name": str(exc)}, values)
-        return await _users_page(console, request, session, error=error, status=409)
-    except ValueError as exc:  # a group name
-        error = _error("new", {"groups": str(exc)}, values)
-        return await _users_page(console, request, session, error=error, status=422)
-    return RedirectResponse("/users", status_code=303)
+        box = post.console.secret_box()
+        admin = post.principal.name
+        await changes.create_user(post.session, admin=admin, user=user, box=box, create_groups=True)
+
+    values = {"name": name, "groups": groups}
+    again = post.again(_users_page)
+    shown = await forms.created(create, again, values=values, value_field="groups")
+    return shown or RedirectResponse("/users", status_code=303)
 
 
 @router.post("/users/{name}")
@@ -196,10 +189,7 @@ async def clients_page(
 
 @router.post("/clients")
 async def client_add(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     name: Annotated[str, Form(max_length=128)] = "",
     addresses: Text = "",
     vendor: Annotated[str, Form(max_length=32)] = "generic",
@@ -218,7 +208,8 @@ async def client_add(
         "require_message_authenticator": require_message_authenticator,
     }
     secret = new_secret()
-    try:
+
+    async def create() -> None:
         client = NasClientCreate(
             name=name,
             addresses=split_list(addresses),
@@ -229,17 +220,12 @@ async def client_add(
             secret=secret,
             tacacs_key=tacacs_key or None,
         )
-        await changes.create_client(
-            session, admin=principal.name, client=client, box=console.secret_box()
-        )
-    except ValidationError as exc:
-        error = _error("new", field_errors(exc), values)
-        return await _clients_page(console, request, session, error=error, status=422)
-    except AlreadyExistsError as exc:
-        error = _error("new", {"name": str(exc)}, values)
-        return await _clients_page(console, request, session, error=error, status=409)
+        box = post.console.secret_box()
+        await changes.create_client(post.session, admin=post.principal.name, client=client, box=box)
+
+    shown = await forms.created(create, post.again(_clients_page), values=values)
     created = {"name": name, "secret": secret, "what": "created"}
-    return await _clients_page(console, request, session, created=created)
+    return shown or await _clients_page(post.console, post.request, post.session, created=created)
 
 
 @router.post("/clients/{name}/rotate-secret")
@@ -303,26 +289,20 @@ async def endpoints_page(
 
 @router.post("/endpoints")
 async def endpoint_add(
-    principal: CurrentOperator,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: OperatorPost,
     mac: Annotated[str, Form(max_length=64)] = "",
     profile: Annotated[str, Form(max_length=128)] = "",
     group: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """A known endpoint by MAC (any notation: aa-bb-..., aabb.ccdd.eeff, aabbccddeeff)."""
-    values = {"mac": mac, "profile": profile, "group": group}
-    try:
+
+    async def create() -> None:
         endpoint = EndpointCreate(mac=mac, profile=profile or None, group=group or None)
-        await changes.create_endpoint(session, admin=principal.name, endpoint=endpoint)
-    except ValidationError as exc:
-        error = _error("new", field_errors(exc), values)
-        return await _endpoints_page(console, request, session, error=error, status=422)
-    except AlreadyExistsError as exc:
-        error = _error("new", {"mac": str(exc)}, values)
-        return await _endpoints_page(console, request, session, error=error, status=409)
-    return RedirectResponse("/endpoints", status_code=303)
+        await changes.create_endpoint(post.session, admin=post.principal.name, endpoint=endpoint)
+
+    values = {"mac": mac, "profile": profile, "group": group}
+    shown = await forms.created(create, post.again(_endpoints_page), values=values, key="mac")
+    return shown or RedirectResponse("/endpoints", status_code=303)
 
 
 @router.post("/endpoints/{mac}")

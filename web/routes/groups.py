@@ -8,16 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.core.errors import AlreadyExistsError, NotFoundError
 from nac.db import crud
 from nac.db.models import GroupCreate
 from nac.services import changes
-from web import policy_doc
+from web import forms, policy_doc
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep, page
-from web.directory import api_detail, field_errors
+from web.directory import api_detail
+from web.forms import AdminPost
 from web.routes.api import _BEARER, ERRORS
 from web.schemas import Problem
 
@@ -90,24 +91,17 @@ async def groups_page(
 
 @router.post("/groups")
 async def group_add(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     name: Annotated[str, Form(max_length=128)] = "",
     description: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    values = {"name": name, "description": description}
-    try:
+    async def create() -> None:
         group = GroupCreate(name=name, description=description)
-        await changes.create_group(session, admin=principal.name, group=group)
-    except ValidationError as exc:
-        error = {"form": "new", "fields": field_errors(exc), "values": values}
-        return await _page(console, request, session, error=error, status=422)
-    except AlreadyExistsError as exc:
-        error = {"form": "new", "fields": {"name": str(exc)}, "values": values}
-        return await _page(console, request, session, error=error, status=409)
-    return RedirectResponse("/groups", status_code=303)
+        await changes.create_group(post.session, admin=post.principal.name, group=group)
+
+    values = {"name": name, "description": description}
+    shown = await forms.created(create, post.again(_page), values=values)
+    return shown or RedirectResponse("/groups", status_code=303)
 
 
 @router.post("/groups/{name}")
@@ -128,20 +122,14 @@ async def group_edit(
 
 
 @router.post("/groups/{name}/delete")
-async def group_delete(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
-    name: Name,
-) -> Response:
+async def group_delete(post: AdminPost, name: Name) -> Response:
     try:
-        await changes.delete_group(session, admin=principal.name, name=name)
+        await changes.delete_group(post.session, admin=post.principal.name, name=name)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except changes.ConflictError as exc:
         error = {"form": f"edit-{name}", "fields": {"delete": str(exc)}, "values": {}}
-        return await _page(console, request, session, error=error, status=409)
+        return await post.again(_page)(error, 409)
     return RedirectResponse("/groups", status_code=303)
 
 

@@ -4,16 +4,17 @@ column and reason, and nothing is imported then."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from nac.services import bulk_import, config_io
+from nac.services import config_io
 from nac.services.bulk_import import ImportRejected
 from nac.services.config_io import ConfigImportError
 from web.deps import ConsoleDep, CurrentAdmin, CurrentOperator, SessionDep, page
-from web.routes.bulk_api import read_upload
+from web.forms import AdminPost, FormPost, OperatorPost
+from web.routes.bulk_api import import_csv, read_upload
 
 router = APIRouter(include_in_schema=False)
 Upload = Annotated[UploadFile, File()]
@@ -41,51 +42,27 @@ def _rejected(form: str, exc: ImportRejected) -> dict[str, Any]:
     }
 
 
-@router.post("/import/users")
-async def import_users(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
-    file: Upload,
-    update: Flag = "",
+async def _import_csv(
+    post: FormPost, kind: Literal["users", "endpoints"], file: UploadFile, update: str
 ) -> Response:
-    data = await read_upload(file)
+    admin = post.principal.name
     try:
-        result = await bulk_import.import_users(
-            session,
-            data,
-            box=console.secret_box(),
-            admin=principal.name,
-            source=file.filename or "upload.csv",
-            update=bool(update),
+        result = await import_csv(
+            kind, post.console, post.session, file, admin=admin, update=bool(update)
         )
     except ImportRejected as exc:
-        return _page(console, request, {"rejected": _rejected("users", exc)}, 422)
-    return _page(console, request, {"imported": result})
+        return _page(post.console, post.request, {"rejected": _rejected(kind, exc)}, 422)
+    return _page(post.console, post.request, {"imported": result})
+
+
+@router.post("/import/users")
+async def import_users(post: AdminPost, file: Upload, update: Flag = "") -> Response:
+    return await _import_csv(post, "users", file, update)
 
 
 @router.post("/import/endpoints")
-async def import_endpoints(
-    principal: CurrentOperator,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
-    file: Upload,
-    update: Flag = "",
-) -> Response:
-    data = await read_upload(file)
-    try:
-        result = await bulk_import.import_endpoints(
-            session,
-            data,
-            admin=principal.name,
-            source=file.filename or "upload.csv",
-            update=bool(update),
-        )
-    except ImportRejected as exc:
-        return _page(console, request, {"rejected": _rejected("endpoints", exc)}, 422)
-    return _page(console, request, {"imported": result})
+async def import_endpoints(post: OperatorPost, file: Upload, update: Flag = "") -> Response:
+    return await _import_csv(post, "endpoints", file, update)
 
 
 @router.post("/import/config")

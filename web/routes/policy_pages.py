@@ -12,10 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from nac.db import crud
-from policy.errors import PolicyError
 from policy.rules import PolicySnapshot
 from web import policy_doc
 from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep, page
+from web.forms import AdminPost, FormPost
 from web.policy_doc import Current, EditError, WhatIf, WhatIfAnswer
 
 router = APIRouter(include_in_schema=False)
@@ -85,13 +85,7 @@ async def _policy_page(
     error: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    current = await policy_doc.load_current(session)
-    snapshot: PolicySnapshot | None = None
-    broken = ""
-    try:
-        snapshot = policy_doc.validate(current.document)
-    except PolicyError as exc:
-        broken = str(exc)
+    current, snapshot, broken = await policy_doc.load_compiled(session)
     summaries: dict[str, dict[str, str]] = {"results": {}, "shell": {}, "commands": {}}
     if snapshot is not None:
         summaries["results"] = {n: p.summary() for n, p in snapshot.results.items()}
@@ -117,10 +111,7 @@ async def _policy_page(
 
 
 async def _apply(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: FormPost,
     *,
     base: int | None,
     change: Edit,
@@ -129,6 +120,7 @@ async def _apply(
 ) -> Response:
     """Make ``change`` to the current document as a new version, or show the page again with
     the error beside the form field it is about."""
+    session = post.session
     try:
         current = await policy_doc.load_current(session)
         policy_doc.check_base(current, base)
@@ -136,14 +128,16 @@ async def _apply(
         if document == current.document:  # nothing changed: no new version
             return RedirectResponse("/policy", status_code=303)
         await policy_doc.store(
-            session, document=document, author=principal.name, comment=comment, rule_path=path
+            session, document=document, author=post.principal.name, comment=comment, rule_path=path
         )
     except EditError as exc:
         if exc.status == 404:
             raise HTTPException(404, exc.message) from None
         await session.rollback()
         error = {"form": form, "field": exc.field, "message": str(exc), "values": values or {}}
-        return await _policy_page(console, request, session, error=error, status=exc.status)
+        return await _policy_page(
+            post.console, post.request, session, error=error, status=exc.status
+        )
     return RedirectResponse("/policy", status_code=303)
 
 
@@ -157,10 +151,7 @@ async def policy_page(
 
 @router.post("/policy/sets/{s}/rules")
 async def rule_add(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     s: SetIndex,
     name: Annotated[str, Form(max_length=64)] = "",
     condition: Annotated[str, Form(max_length=20_000)] = "",
@@ -177,10 +168,7 @@ async def rule_add(
 
     values = {"name": name, "condition": condition, "result": result}
     return await _apply(
-        principal,
-        console,
-        request,
-        session,
+        post,
         base=base,
         change=change,
         form=f"new-{s}",
@@ -190,10 +178,7 @@ async def rule_add(
 
 @router.post("/policy/sets/{s}/rules/{r}")
 async def rule_edit(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     s: SetIndex,
     r: RuleIndex,
     name: Annotated[str, Form(max_length=64)] = "",
@@ -208,10 +193,7 @@ async def rule_edit(
 
     values = {"name": name, "condition": condition, "result": result}
     return await _apply(
-        principal,
-        console,
-        request,
-        session,
+        post,
         base=base,
         change=change,
         form=f"edit-{s}-{r}",
@@ -221,10 +203,7 @@ async def rule_edit(
 
 @router.post("/policy/sets/{s}/rules/{r}/move")
 async def rule_move(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     s: SetIndex,
     r: RuleIndex,
     direction: Annotated[str, Form(max_length=8)] = "",
@@ -232,10 +211,7 @@ async def rule_move(
 ) -> Response:
     """Move a rule one place up or down (the first matching enabled rule decides)."""
     return await _apply(
-        principal,
-        console,
-        request,
-        session,
+        post,
         base=base,
         change=lambda document: policy_doc.move(document, s, r, direction),
         form=f"rule-{s}-{r}",
@@ -244,10 +220,7 @@ async def rule_move(
 
 @router.post("/policy/sets/{s}/rules/{r}/state")
 async def rule_state(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     s: SetIndex,
     r: RuleIndex,
     state: Annotated[str, Form(max_length=16)] = "",
@@ -255,10 +228,7 @@ async def rule_state(
 ) -> Response:
     """Enable, disable, or monitor (evaluate and count, never apply) a rule."""
     return await _apply(
-        principal,
-        console,
-        request,
-        session,
+        post,
         base=base,
         change=lambda document: policy_doc.set_state(document, s, r, state),
         form=f"rule-{s}-{r}",
@@ -267,19 +237,13 @@ async def rule_state(
 
 @router.post("/policy/sets/{s}/rules/{r}/delete")
 async def rule_delete(
-    principal: CurrentAdmin,
-    console: ConsoleDep,
-    request: Request,
-    session: SessionDep,
+    post: AdminPost,
     s: SetIndex,
     r: RuleIndex,
     base: Base = None,
 ) -> Response:
     return await _apply(
-        principal,
-        console,
-        request,
-        session,
+        post,
         base=base,
         change=lambda document: policy_doc.delete(document, s, r),
         form=f"rule-{s}-{r}",

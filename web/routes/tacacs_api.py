@@ -11,7 +11,6 @@ from fastapi.security import HTTPBearer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy.errors import PolicyError
 from web import policy_doc, tacacs_doc
 from web.deps import CurrentAdmin, CurrentAuditor, SessionDep
 from web.policy_doc import EditError
@@ -56,12 +55,10 @@ def _problem(exc: EditError) -> HTTPException:
 
 
 async def _read(session: AsyncSession, kind: Kind) -> list[Any]:
-    current = await policy_doc.load_current(session)
+    current, snapshot, broken = await policy_doc.load_compiled(session)
+    if snapshot is None:
+        raise HTTPException(409, f"the stored policy does not compile: {broken}")
     doc = current.document
-    try:
-        snapshot = policy_doc.validate(doc)
-    except PolicyError as exc:
-        raise HTTPException(409, f"the stored policy does not compile: {exc}") from None
     out: list[Any] = []
     for name, entry in sorted(tacacs_doc.section(doc, kind).items()):
         used_by = tacacs_doc.users_of(doc, kind, name)
