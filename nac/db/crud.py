@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -33,6 +33,7 @@ from nac.core.secrets import (
     SecretBox,
 )
 from nac.db.defaults import DEFAULT_POLICY_AUTHOR, default_policy
+from nac.db.engine import WRITE_GATE
 from nac.db.models import (
     AccountingSession,
     Admin,
@@ -106,6 +107,14 @@ async def end_read(session: AsyncSession) -> None:
     (SQLITE_BUSY_SNAPSHOT). Objects read so far are expired; copy what you need first."""
     if session.in_transaction():
         await session.rollback()
+
+
+def write_gate(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
+    """Hold around a whole write transaction that many requests run at once (posture reports):
+    on SQLite the process's writers take turns on one asyncio.Lock instead of polling the
+    database lock; elsewhere (PostgreSQL: row locks) it does nothing. Not reentrant."""
+    gate = session.info.get(WRITE_GATE)
+    return cast(AbstractAsyncContextManager[Any], gate) if gate is not None else nullcontext()
 
 
 @asynccontextmanager
@@ -608,25 +617,31 @@ async def set_endpoint_state(
     mac: str,
     create: bool = True,
     events: Sequence[tuple[str, dict[str, Any]]] = (),
+    loaded: Endpoint | None = None,
     **fields: Any,
 ) -> Endpoint:
     """Change an endpoint's state (creating it when ``create`` and it is new), stamp it with
     the next endpoint sequence number and record ``events`` (kind, detail), in one
-    transaction. The workers pick the change up without a configuration reload."""
+    transaction. The workers pick the change up without a configuration reload.
+    ``loaded``: the endpoint's row, when the caller has read it in this same transaction
+    (it is not read again)."""
     unknown = set(fields) - ENDPOINT_STATE_FIELDS
     if unknown:
         raise ValueError(f"not endpoint state: {', '.join(sorted(unknown))}")
     mac = normalize_mac(mac)
     async with _write(session):
-        row = await _endpoint_by_mac(session, mac)
+        row = loaded if loaded is not None else await _endpoint_by_mac(session, mac)
+        if row is None and not create:
+            raise NotFoundError(f"endpoint {mac} does not exist")
+        # The sequence first: its UPDATE autoflushes, and the row's changes below then go
+        # out as one UPDATE (or INSERT) with the flush at the end.
+        seq = await next_endpoint_seq(session)
         if row is None:
-            if not create:
-                raise NotFoundError(f"endpoint {mac} does not exist")
             row = Endpoint(mac=mac, registered=False)
             session.add(row)
         for name, value in fields.items():
             setattr(row, name, value)
-        row.state_seq = await next_endpoint_seq(session)
+        row.state_seq = seq
         for kind, detail in events:
             session.add(EndpointEvent(mac=mac, kind=kind, detail=detail))
         await session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
 )
+# Session.info key of the SQLite write gate (see `create_engines`, `nac.db.crud.write_gate`).
+WRITE_GATE = "nac_write_gate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,11 @@ def create_engines(settings: Settings, **engine_kwargs: Any) -> Database:
     engine = create_async_engine(async_url, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine.sync_engine)
-    maker = async_sessionmaker(engine, expire_on_commit=False)
+    # SQLite has one writer at a time. Transactions of this process that would otherwise wait
+    # in SQLite's busy handler (sleeps of up to 100 ms, "database is locked" after
+    # busy_timeout) queue on one asyncio.Lock instead, shared by every session's ``info``.
+    info = {WRITE_GATE: asyncio.Lock()} if engine.dialect.name == "sqlite" else {}
+    maker = async_sessionmaker(engine, expire_on_commit=False, info=info)
     return Database(engine=engine, sessionmaker=maker, sync_url=sync_url)
 
 

@@ -35,6 +35,7 @@ from nac.services.snapshot import SnapshotStore
 from policy.compile import compile_policy
 from posture.evaluate import evaluate
 from posture.model import FailedCheck, PostureError, PostureRequirements, PostureState
+from posture.report import PostureReport as PostureReportIn
 from posture.report import parse_report
 
 __all__ = [
@@ -240,6 +241,22 @@ async def accept_report(
             raise PostureAuthError(403, f"this token was issued for {token.mac}, not for {mac}")
     token_id = token.id
     await crud.end_read(session)  # SQLite: the transaction below must start with its write
+    async with crud.write_gate(session):
+        return await _store_report(
+            session, token_id, mac, report, requirements, now, policy_version, source
+        )
+
+
+async def _store_report(
+    session: AsyncSession,
+    token_id: int | None,
+    mac: str,
+    report: PostureReportIn,
+    requirements: PostureRequirements,
+    now: datetime,
+    policy_version: int,
+    source: str,
+) -> AcceptedReport:
     try:
         # The first statement takes the write lock (SQLite) / the token's row lock
         # (PostgreSQL): two reports of one endpoint are evaluated one after the other.
@@ -288,6 +305,7 @@ async def accept_report(
             mac=mac,
             create=True,
             events=events,
+            loaded=row,
             posture_state=result.state.value,
             posture_score=result.score,
             posture_failed=list(result.failed_ids),

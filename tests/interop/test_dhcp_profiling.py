@@ -303,10 +303,13 @@ for kind in ("discover", "request"):
 """
 
 
-@pytest.fixture
-def netns_server(tmp_path: Path) -> Iterator[tuple[NacServer, str, str, str]]:
+@pytest.fixture(scope="module")
+def netns_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[NacServer, str, str, str]]:
     """A server whose DHCP listener is on the wildcard address, and a veth pair whose far
-    end is in a new network namespace."""
+    end is in a new network namespace (one for the module: the tests use their own MACs,
+    and the capture test's packets go to port 67, not to this listener)."""
     from tests.interop.test_wired_8021x import run, tool, unavailable
 
     if os.geteuid() != 0:
@@ -317,7 +320,7 @@ def netns_server(tmp_path: Path) -> Iterator[tuple[NacServer, str, str, str]]:
     made = run(ip, "netns", "add", ns, check=False)
     if made.returncode != 0:
         unavailable(f"cannot create a network namespace (ip netns add): {made.stderr.strip()}")
-    srv = make_server(tmp_path)
+    srv = make_server(tmp_path_factory.mktemp("dhcp-netns"))
     srv.dhcp_port = free_udp_port()  # type: ignore[attr-defined]
     try:
         run(ip, "link", "add", host_if, "type", "veth", "peer", "name", client_if)
