@@ -35,10 +35,34 @@ PY=${PYTHON:-python3}
 .venv/bin/mypy
 .venv/bin/lint-imports
 
-# 4. The suite on SQLite, then again on PostgreSQL when a test database is given.
+# 4. The suite on SQLite and, when a test database is given, the storage, console and interop
+#    tests again on PostgreSQL. The two passes run side by side (each is mostly waiting on
+#    real peers and servers; together they take about as long as the longer one), the
+#    PostgreSQL pass's output is printed after the SQLite pass's. NAC_TEST_SERIAL=1: one by one.
 db_url=${NAC_TEST_DATABASE_URL:-}
-NAC_TEST_DATABASE_URL= .venv/bin/pytest -q "$@"
+pg_rc=0
 if [ -n "$db_url" ]; then
-  echo "== again on PostgreSQL: $db_url"
-  NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/web tests/interop "$@"
+  pg_log=$(mktemp)
+  if [ -n "${NAC_TEST_SERIAL:-}" ]; then
+    NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/web tests/interop "$@" \
+      >"$pg_log" 2>&1 || pg_rc=$?
+  else
+    NAC_TEST_DATABASE_URL="$db_url" .venv/bin/pytest -q tests/nac tests/web tests/interop "$@" \
+      >"$pg_log" 2>&1 &
+    pg_pid=$!
+  fi
+fi
+sqlite_rc=0
+NAC_TEST_DATABASE_URL= .venv/bin/pytest -q "$@" || sqlite_rc=$?
+if [ -n "$db_url" ]; then
+  if [ -z "${NAC_TEST_SERIAL:-}" ]; then
+    wait "$pg_pid" || pg_rc=$?
+  fi
+  echo "== on PostgreSQL: $db_url (tests/nac tests/web tests/interop)"
+  cat "$pg_log"
+  rm -f "$pg_log"
+fi
+if [ "$sqlite_rc" -ne 0 ] || [ "$pg_rc" -ne 0 ]; then
+  echo "== FAILED: SQLite pass exit $sqlite_rc, PostgreSQL pass exit $pg_rc" >&2
+  exit 1
 fi
