@@ -2,6 +2,7 @@
 
     nac-agent facts [--facts FILE]
     nac-agent report --server URL --token TOKEN --mac MAC [--facts FILE] [--insecure | --ca FILE]
+    nac-agent report --server https://URL --cert FILE --key FILE [--mac MAC] [--ca FILE] [...]
 
 Facts (README "Posture facts"): ``os.family`` (linux), ``os.name`` and ``os.version`` from
 /etc/os-release (PRETTY_NAME, VERSION_ID), ``os.distribution`` (ID), ``os.kernel`` (uname -r),
@@ -251,13 +252,20 @@ def _load_overrides(name: str | None) -> dict[str, Any]:
 
 def _context(args: argparse.Namespace) -> ssl.SSLContext | None:
     if not args.server.startswith("https://"):
+        if args.cert:
+            raise ValueError("--cert needs an https:// --server (nac serve --web-tls)")
         return None
     if args.insecure:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        if args.cert:
+            ctx.load_cert_chain(args.cert, args.key)
         return ctx
-    return ssl.create_default_context(cafile=args.ca)
+    ctx = ssl.create_default_context(cafile=args.ca)
+    if args.cert:
+        ctx.load_cert_chain(args.cert, args.key)  # the key file: unencrypted, or a prompt
+    return ctx
 
 
 def _url(server: str) -> str:
@@ -274,6 +282,32 @@ def _token(args: argparse.Namespace) -> str:
     return str(token)
 
 
+def _tls_words(exc: BaseException, cert: bool) -> str:
+    """An error, with what it likely means for our client certificate (``cert``): OpenSSL
+    refuses a certificate of another CA in the handshake, and under TLS 1.3 the client often
+    sees only the connection closing, not the alert."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    text = str(exc)
+    if not cert:
+        return text
+    if isinstance(reason, ssl.SSLError):
+        alert = (reason.reason or "").lower()
+        for name, words in (
+            ("unknown_ca", "the server does not trust the CA of --cert"),
+            ("certificate_expired", "the server says the --cert certificate has expired"),
+            ("certificate_revoked", "the server says the --cert certificate is revoked"),
+            ("bad_certificate", "the server refused the --cert certificate"),
+        ):
+            if name in alert:
+                return f"{text} ({words})"
+    if isinstance(reason, ssl.SSLError | ConnectionError):  # RemoteDisconnected is one
+        return (
+            f"{text} (the server probably refused the --cert certificate in the TLS "
+            "handshake: it must be issued by this nac's CA, see 'nac pki issue MAC')"
+        )
+    return text
+
+
 def _print_answer(answer: dict[str, Any]) -> None:
     print(f"posture {answer.get('mac')}: {answer.get('state')}, score {answer.get('score')}")
     if answer.get("changed"):
@@ -287,7 +321,7 @@ def _print_answer(answer: dict[str, Any]) -> None:
 def _report(args: argparse.Namespace) -> int:
     facts = {**collect_facts(), **_load_overrides(args.facts)}
     body = {
-        "mac": args.mac,
+        **({"mac": args.mac} if args.mac else {}),  # with --cert: the certificate's MAC
         "facts": facts,
         "collected_at": datetime.now(UTC).isoformat(),
         "agent": {"name": "nac-agent", "version": AGENT_VERSION},
@@ -298,7 +332,7 @@ def _report(args: argparse.Namespace) -> int:
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "Authorization": f"Bearer {_token(args)}",
+            **({} if args.cert else {"Authorization": f"Bearer {_token(args)}"}),
             "User-Agent": f"nac-agent/{AGENT_VERSION}",
         },
     )
@@ -323,7 +357,10 @@ def _report(args: argparse.Namespace) -> int:
         print(f"nac-agent: report refused: HTTP {exc.code}: {detail}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"nac-agent: cannot reach {args.server}: {exc}", file=sys.stderr)
+        print(
+            f"nac-agent: cannot reach {args.server}: {_tls_words(exc, bool(args.cert))}",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         print(json.dumps(answer, indent=2))
@@ -343,7 +380,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--server", required=True, help="The console URL, e.g. http://nac:8080")
     report.add_argument("--token", help="The enrollment token (nac posture enroll MAC).")
     report.add_argument("--token-file", help="Read the token from this file (not visible in ps).")
-    report.add_argument("--mac", required=True, help="This endpoint's MAC address.")
+    report.add_argument(
+        "--cert",
+        help="Instead of a token: a client certificate (PEM) of the nac CA naming this MAC "
+        "(nac pki issue MAC); https only.",
+    )
+    report.add_argument("--key", help="The --cert certificate's private key (PEM).")
+    report.add_argument(
+        "--mac",
+        help="This endpoint's MAC address (required with a token; with --cert the "
+        "certificate's MAC is used when it is left out).",
+    )
     report.add_argument("--facts", help="A JSON object of facts merged over the collected ones.")
     tls = report.add_mutually_exclusive_group()
     tls.add_argument("--ca", help="CA certificate file to verify an https server.")
@@ -354,7 +401,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        if args.cert and (args.token or args.token_file):
+            parser.error("--cert replaces --token/--token-file: give one of them")
+        if args.key and not args.cert:
+            parser.error("--key goes with --cert")
+        if not args.cert and not args.mac:
+            parser.error("--mac is required with a token")
     try:
         if args.command == "facts":
             print(json.dumps({**collect_facts(), **_load_overrides(args.facts)}, indent=2))

@@ -43,6 +43,7 @@ from nac.db.models import (
     GroupCreate,
     NasClientCreate,
     UserCreate,
+    normalize_mac,
 )
 from nac.pki import (
     CLIENT_DAYS,
@@ -1138,6 +1139,7 @@ def pki_issue(
     """
     settings = _settings(data_dir, db, config)
     pki = _builtin_pki(settings)
+    name = _certificate_name(name)
     password = _p12_password(name, p12_password, p12_password_stdin)
     if not pki.paths.ca_cert.exists():
         _out(f"no CA in {pki.directory} yet: creating it")
@@ -1159,6 +1161,17 @@ def pki_issue(
     _out(f"PKCS#12: {issued.p12_path} (key, certificate and CA; protected by the password)")
 
 
+def _certificate_name(name: str) -> str:
+    """An endpoint's MAC given with colons (``00:11:22:33:44:55``, not a usable file name)
+    becomes ``00-11-22-33-44-55``: the CN that nac-agent's posture reports are known by."""
+    if ":" in name:
+        try:
+            return normalize_mac(name).replace(":", "-")
+        except ValueError:
+            pass
+    return name
+
+
 @pki_app.command("revoke")
 def pki_revoke(
     name_or_serial: Annotated[
@@ -1177,7 +1190,7 @@ def pki_revoke(
     pki = _builtin_pki(settings)
     _require_ca(pki)
     revoked_before = {e.serial for e in pki.entries() if e.revoked_at is not None}
-    entry = pki.revoke(name_or_serial)
+    entry = pki.revoke(_certificate_name(name_or_serial))
     what = f"{entry.kind} certificate {entry.name} (serial 0x{entry.serial_hex})"
     if entry.serial in revoked_before:
         _out(f"{what} was already revoked on {_ts(entry.revoked_at)}")
@@ -1694,7 +1707,7 @@ def posture_show(
         f" (at {_ts(endpoint.posture_at)})"
     )
     for r in reports:
-        _out(f"{r['ts']}  {r['state']}  score {r['score']}")
+        _out(f"{r['ts']}  {r['state']}  score {r['score']}  (by {r['source']})")
         for f in r["failed_checks"]:
             _out(f"  failed {f['id']}: {f['words']}")
         for u in r["unknown_checks"]:

@@ -43,6 +43,7 @@ from nac.services.profiler import Profiler
 from nac.services.radius_service import RadiusService
 from nac.services.snapshot import SnapshotStore
 from nac.services.tacacs_service import TacacsService
+from nac.services.web_tls import request_client_certificates, with_peer_certificate
 from nac.services.writer import BatchWriter
 from radius.aio import Handler, RadiusProtocol, bind_shared, open_listener
 from radius.dictionary import default_dictionary
@@ -553,6 +554,8 @@ def _start_web(
             raise
         config.load()
         config.ssl = context  # uvicorn wraps the sockets it is given with config.ssl
+        # The client certificate (nac-agent's posture reports) into each request's scope.
+        config.http_protocol_class = with_peer_certificate(config.http_protocol_class)
     server = _ConsoleServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="web-console")
     return _Web(server, sock, task)
@@ -645,13 +648,15 @@ def web_tls_context(settings: Settings) -> ssl.SSLContext:
     """HTTPS for the console (``--web-tls``): TLS 1.2 or later with the EAP server certificate
     and key (the built-in CA's, made if absent, or ``eap_server_cert``/``eap_server_key``).
     Browsers trust it once the CA is installed (``nac pki export-ca``); its DNS names are the
-    node name or those given to ``nac pki init --server-name``."""
+    node name or those given to ``nac pki init --server-name``. A client certificate of that
+    CA is asked for but optional (nac-agent's posture reports: nac.services.web_tls)."""
     pki = ensure_pki(settings)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     try:
         context.load_cert_chain(str(pki.paths.server_cert), str(pki.paths.server_key))
+        request_client_certificates(context, pki.paths.ca_cert)
     except (OSError, ssl.SSLError) as exc:
         raise StartupError(f"cannot set up HTTPS for the web console: {exc}") from None
     return context

@@ -195,6 +195,7 @@ class AcceptedReport:
     failed: tuple[FailedCheck, ...]
     unknown: tuple[FailedCheck, ...]
     at: datetime
+    source: str = "token"  # or "certificate"
 
     @property
     def changed(self) -> bool:
@@ -211,6 +212,7 @@ class AcceptedReport:
             "failed": [_failed(f) for f in self.failed],
             "unknown": [_failed(u) for u in self.unknown],
             "at": self.at.isoformat(),
+            "source": self.source,
         }
 
 
@@ -221,25 +223,32 @@ def _failed(f: FailedCheck) -> dict[str, Any]:
 async def accept_report(
     session: AsyncSession,
     *,
-    token: PostureToken,
+    token: PostureToken | None = None,
+    certificate_mac: str | None = None,
     data: object,
     requirements: PostureRequirements,
     now: datetime,
     policy_version: int = 0,
-    source: str = "token",
 ) -> AcceptedReport:
-    """Validate, authorize (the token's MAC), evaluate and store one report in one
-    transaction. Raises PostureError (422, naming the field) or PostureAuthError (403)."""
+    """Validate, authorize (the MAC of the token, or of the verified client certificate:
+    ``certificate_mac``), evaluate and store one report in one transaction; the row's
+    ``source`` is "token" or "certificate". Raises PostureError (422, naming the field) or
+    PostureAuthError (403)."""
     report = parse_report(data)  # PostureError: nothing read or written yet
-    mac = token.mac
+    if token is not None:
+        owner, token_id, source = token.mac, token.id, "token"
+    elif certificate_mac is not None:
+        owner, token_id, source = normalize_mac(certificate_mac), None, "certificate"
+    else:
+        raise PostureAuthError(401, "a posture enrollment token or client certificate is needed")
+    mac = owner
     if report.mac is not None:
         try:
             mac = normalize_mac(report.mac)
         except ValueError:
             raise PostureError("mac", f"not a MAC address: {report.mac!r}") from None
-        if mac != token.mac:
-            raise PostureAuthError(403, f"this token was issued for {token.mac}, not for {mac}")
-    token_id = token.id
+        if mac != owner:
+            raise PostureAuthError(403, f"this {source} was issued for {owner}, not for {mac}")
     await crud.end_read(session)  # SQLite: the transaction below must start with its write
     async with crud.write_gate(session):
         return await _store_report(
@@ -260,12 +269,15 @@ async def _store_report(
     try:
         # The first statement takes the write lock (SQLite) / the token's row lock
         # (PostgreSQL): two reports of one endpoint are evaluated one after the other.
-        await session.execute(
-            update(PostureToken).where(col(PostureToken.id) == token_id).values(last_used=now)
-        )
-        row = (
-            await session.execute(select(Endpoint).where(col(Endpoint.mac) == mac))
-        ).scalar_one_or_none()
+        # A certificate has no token row: the endpoint's row lock (PostgreSQL) stands in.
+        endpoint = select(Endpoint).where(col(Endpoint.mac) == mac)
+        if token_id is not None:
+            await session.execute(
+                update(PostureToken).where(col(PostureToken.id) == token_id).values(last_used=now)
+            )
+        else:
+            endpoint = endpoint.with_for_update()
+        row = (await session.execute(endpoint)).scalar_one_or_none()
         previous_state = row.posture_state if row is not None else PostureState.UNKNOWN.value
         previous_score = row.posture_score if row is not None and row.posture_at else None
         result = evaluate(report.facts, requirements, now, previous_score)
@@ -324,6 +336,7 @@ async def _store_report(
         failed=result.failed,
         unknown=result.unknown,
         at=now,
+        source=source,
     )
 
 

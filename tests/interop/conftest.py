@@ -130,7 +130,9 @@ def fresh_postgres_database(url: str) -> str:
     import psycopg
 
     base, _, _ = url.rpartition("/")
-    name = f"nac_it_{uuid.uuid4().hex[:12]}"
+    # The creating pytest's pid is in the name: a later run drops only the databases of runs
+    # that have ended, never those of a run going on beside it.
+    name = f"nac_it_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(
         url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
     ) as conn:
@@ -223,4 +225,23 @@ def _drop_old_postgres_databases() -> None:
             for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nac_it_%'")
         ]
         for name in names:
+            if _run_alive(name):
+                continue
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run_alive(name: str) -> bool:
+    """Whether the pytest run that made database ``name`` is still going (on this machine)."""
+    parts = name.split("_")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return False  # an older name without a pid
+    pid = int(parts[2])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,10 +1,13 @@
-"""Posture over REST: nac-agent's reports (enrollment token), an endpoint's posture history
-(auditor), and enrollment tokens (admin).
+"""Posture over REST: nac-agent's reports (enrollment token or client certificate), an
+endpoint's posture history (auditor), and enrollment tokens (admin).
 
 ``POST /api/v1/posture/reports`` is authenticated by a per-endpoint enrollment token
 (``Authorization: Bearer nacp_...``, from ``nac posture enroll MAC`` or ``POST
-/api/v1/posture/tokens``), never by a console session or an admin API token: 401 without a
-valid one, 403 when the report is about another MAC than the token's, 422 naming the field at
+/api/v1/posture/tokens``) or, without one, over ``--web-tls`` by a client certificate of the
+nac CA that names the endpoint's MAC (``nac pki issue MAC``; nac.services.web_tls), never by a
+console session or an admin API token: 401 without a valid one (a revoked or expired
+certificate is named), 403 when the report is about another MAC than the token's or the
+certificate's, 422 naming the field at
 fault (``facts.firewall.enabled``), 413 over 64 KiB. The answer says the state, the score and
 the failed checks in words. A state change asks the dynamic authorizer (RFC 5176) to
 re-authorize the endpoint's sessions.
@@ -16,18 +19,26 @@ import json
 import logging
 from typing import Annotated, Any
 
+from cryptography import x509
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from nac.core.errors import NotFoundError
 from nac.db import crud
-from nac.db.models import normalize_mac
+from nac.db.models import PostureToken, normalize_mac
 from nac.db.types import utcnow
+from nac.pki import PkiError
 from nac.services import posture_service
 from nac.services.posture_service import PostureAuthError
+from nac.services.web_tls import (
+    CertificateEndpoint,
+    ClientCertificateAuth,
+    ClientCertificateError,
+    client_certificate_chain,
+)
 from posture.model import PostureError
-from web.deps import ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep
+from web.deps import Console, ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep
 from web.routes.api import _BEARER, ERRORS
 from web.schemas import Problem
 
@@ -56,12 +67,28 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="posture"'})
 
 
+def _certificate(
+    request: Request, console: Console, chain: list[x509.Certificate]
+) -> CertificateEndpoint:
+    """The endpoint a verified client certificate names, or 401 in words."""
+    auth = getattr(request.app.state, "posture_certificates", None)
+    try:
+        if auth is None:
+            auth = ClientCertificateAuth.for_settings(console.settings)
+            request.app.state.posture_certificates = auth
+        return auth.authenticate(chain, now=utcnow())
+    except PkiError as exc:
+        raise _unauthorized(f"client certificates cannot be checked: {exc}") from None
+    except ClientCertificateError as exc:
+        raise _unauthorized(exc.detail) from None
+
+
 @reports.post(
     "/posture/reports",
     status_code=201,
     responses={
-        401: {"model": Problem, "description": "No or bad enrollment token"},
-        403: {"model": Problem, "description": "The token was issued for another MAC"},
+        401: {"model": Problem, "description": "No or bad token, no or bad client certificate"},
+        403: {"model": Problem, "description": "The token or certificate is another MAC's"},
         413: {"model": Problem},
         422: {"model": Problem, "description": "A malformed report; the field is named"},
     },
@@ -70,12 +97,20 @@ async def report(request: Request, console: ConsoleDep, session: SessionDep) -> 
     """Accept one posture report (schema: README "Posture reports"): evaluated against the
     running policy's posture section; the answer holds the state, score and failed checks."""
     header = request.headers.get("authorization", "")
-    if header[:7].lower() != "bearer " or not header[7:].strip():
-        raise _unauthorized("a posture enrollment token is required (Authorization: Bearer)")
-    try:
-        token = await posture_service.authenticate_token(session, token=header[7:].strip())
-    except PostureAuthError as exc:
-        raise _unauthorized(exc.detail) from None
+    token: PostureToken | None = None
+    certificate: CertificateEndpoint | None = None
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        try:
+            token = await posture_service.authenticate_token(session, token=header[7:].strip())
+        except PostureAuthError as exc:
+            raise _unauthorized(exc.detail) from None
+    elif chain := client_certificate_chain(request.scope):
+        certificate = _certificate(request, console, chain)
+    else:
+        raise _unauthorized(
+            "a posture enrollment token (Authorization: Bearer) or a client certificate "
+            "of the nac CA (nac pki issue MAC, over https) is required"
+        )
     body = await request.body()
     if len(body) > MAX_REPORT_BYTES:
         raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
@@ -89,6 +124,7 @@ async def report(request: Request, console: ConsoleDep, session: SessionDep) -> 
         accepted = await posture_service.accept_report(
             session,
             token=token,
+            certificate_mac=certificate.mac if certificate is not None else None,
             data=data,
             requirements=requirements,
             now=utcnow(),
