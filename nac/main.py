@@ -33,7 +33,7 @@ from nac.db import crud
 from nac.db.bootstrap import open_storage
 from nac.db.engine import Database
 from nac.db.records import AccountingRecordIn, AuditRecordIn
-from nac.pki import configured_pki
+from nac.pki import PeerRevocation, configured_pki
 from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
 from nac.services.dhcp_listener import DhcpProtocol, open_dhcp_listener
 from nac.services.dynauth import DynamicAuthorizer
@@ -315,7 +315,11 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
         name="tacacs-accounting", flush=write_tacacs_accounting, max_delay=0.005
     )
     tacacs = TacacsService(
-        store=store, audit=audit, accounting=tacacs_accounting, node=settings.node_name
+        store=store,
+        audit=audit,
+        accounting=tacacs_accounting,
+        node=settings.node_name,
+        revoked=_tacacs_revocation(settings),
     )
     audit.start()
     accounting.start()
@@ -626,6 +630,18 @@ async def _listen_tacacs(
             raise _tcp_error(what, settings.bind, port, exc) from None
         out.append(listener)
     return out
+
+
+def _tacacs_revocation(settings: Settings) -> PeerRevocation | None:
+    """TACACS+ over TLS: the CA's CRL checked on every connection (re-read when it changes)."""
+    if not settings.tacacs_tls_port:
+        return None
+    try:
+        pki = configured_pki(settings)
+        return PeerRevocation(pki.paths.crl, pki.ca_certificates())
+    except Exception as exc:  # the listener's own setup reports a broken PKI
+        log.warning("TACACS+ over TLS: no revocation check (%s)", exc)
+        return None
 
 
 def tacacs_tls_context(settings: Settings) -> ssl.SSLContext:

@@ -1524,3 +1524,50 @@ def configured_pki(settings: Settings) -> Pki:
         server_cert=settings.eap_server_cert,
         server_key=settings.eap_server_key,
     )
+
+
+class PeerRevocation:
+    """Is a TLS peer's certificate, as ``ssl`` reports it (``getpeercert()``: its issuer and
+    serial number), on a CRL that one of ``trusted`` signed? For listeners whose handshake
+    ``ssl`` already verified against the CA (TACACS+ over TLS): `CrlCache` re-reads the file
+    when it changes, so ``nac pki revoke`` takes effect on the next connection, no restart."""
+
+    __slots__ = ("_cache", "_checked", "_trusted")
+
+    def __init__(self, crl_path: Path, trusted: Sequence[x509.Certificate]) -> None:
+        self._cache = CrlCache(crl_path)
+        self._trusted = tuple(trusted)
+        self._checked: dict[int, x509.Certificate | None] = {}  # id(crl) -> its signer
+
+    def __call__(self, peer: Mapping[str, Any]) -> str | None:
+        """Why the certificate is revoked, in words; None when it is not."""
+        try:
+            serial = int(str(peer.get("serialNumber", "")), 16)
+        except ValueError:
+            return "certificate without a serial number"
+        crls = self._cache.refresh()
+        if len(self._checked) > 64:
+            self._checked.clear()
+        for crl in crls:
+            if id(crl) not in self._checked:
+                self._checked[id(crl)] = next(
+                    (ca for ca in self._trusted if _crl_signed_by(crl, ca)), None
+                )
+            signer = self._checked[id(crl)]
+            if signer is None:
+                continue  # not signed by a trusted CA: ignored, as verify_client_chain does
+            entry = crl.get_revoked_certificate_by_serial_number(serial)
+            if entry is not None:
+                when = entry.revocation_date_utc.strftime("%Y-%m-%d %H:%M UTC")
+                return f"certificate revoked (serial {serial:#x}, on {when})"
+        return None
+
+
+def _crl_signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    if crl.issuer != ca.subject or not isinstance(key, _ISSUER_KEY_TYPES):
+        return False
+    try:
+        return crl.is_signature_valid(key)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False

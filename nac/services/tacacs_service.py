@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,8 +122,11 @@ class TacacsService:
         audit: BatchWriter[tuple[Any, ...]],
         accounting: BatchWriter[AuditRecordIn],
         node: str,
+        revoked: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self._store = store
+        # TACACS+ over TLS: why a verified device certificate is revoked (its CA's CRL).
+        self._revoked = revoked
         self._audit = audit
         self._accounting = accounting
         self._node = node
@@ -148,6 +151,15 @@ class TacacsService:
         TLS (RFC 9887) by its verified certificate: the NAS client whose name is the
         certificate's CN or one of its DNS names. A TLS connection needs no key."""
         if certificate is not None:
+            if self._revoked is not None:
+                why = self._revoked(certificate)
+                if why is not None:
+                    self.discards["certificate_revoked"] = (
+                        self.discards.get("certificate_revoked", 0) + 1
+                    )
+                    names = ", ".join(certificate_names(certificate)) or "?"
+                    log.warning("TACACS+ over TLS from %s (%s) refused: %s", ip, names, why)
+                    return None
             current = self._snapshot()
             if current is None:
                 return None

@@ -284,3 +284,8 @@ def test_tacacs_over_tls(demo_server: NacServer, tmp_path: Path) -> None:
     assert status == 7  # ERROR: obfuscation over TLS is refused
     status, _ = _tls_exchange(demo_server, tmp_path, "stranger")
     assert status is None  # no device of that name: closed
+    # A revoked device certificate is refused on the next connection, no restart.
+    demo_server.cli("pki", "revoke", "lab-switch")
+    status, _ = _tls_exchange(demo_server, tmp_path, "lab-switch")
+    assert status is None
+    assert "refused: certificate revoked (serial" in demo_server.log()

@@ -684,3 +684,21 @@ def test_upn_der_encoding() -> None:
     assert OID_UPN.dotted_string == "1.3.6.1.4.1.311.20.2.3"
     with pytest.raises(ValueError, match="timezone-aware"):
         verify_client_chain([], trusted=[], now=datetime(2025, 1, 1))
+
+
+def test_peer_revocation_reads_the_crl_of_a_trusted_ca(tmp_path: Path) -> None:
+    """TACACS+ over TLS: a peer certificate as ``ssl`` reports it, checked against the CRL."""
+    from nac.pki import PeerRevocation
+
+    pki = make_pki(tmp_path)
+    issued = pki.issue("lab-switch", out_dir=tmp_path, p12_password=PASSWORD, now=NOW)
+    peer = {"serialNumber": f"{issued.certificate.serial_number:X}"}
+    check = PeerRevocation(pki.paths.crl, pki.ca_certificates())
+    assert check(peer) is None
+    pki.revoke("lab-switch", now=NOW)
+    why = check(peer)  # the file changed: read again, no restart
+    assert why is not None and why.startswith("certificate revoked (serial 0x")
+    assert check({"serialNumber": "zz"}) == "certificate without a serial number"
+    # A CRL not signed by a trusted CA is ignored.
+    other = make_pki(tmp_path / "other")
+    assert PeerRevocation(pki.paths.crl, other.ca_certificates())(peer) is None
