@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -585,14 +585,17 @@ async def get_endpoint_seq(session: AsyncSession) -> int:
     return int(value or 0)
 
 
+_NEXT_ENDPOINT_SEQ = (  # built once: its cache key is computed once (a hot path)
+    update(_CONFIG)
+    .where(_CONFIG.c.id == 1)
+    .values(endpoint_seq=_CONFIG.c.endpoint_seq + 1)
+    .returning(_CONFIG.c.endpoint_seq)
+)
+
+
 async def next_endpoint_seq(session: AsyncSession) -> int:
     """Take the next endpoint state number inside the caller's write transaction."""
-    result = await session.execute(
-        update(_CONFIG)
-        .where(_CONFIG.c.id == 1)
-        .values(endpoint_seq=_CONFIG.c.endpoint_seq + 1)
-        .returning(_CONFIG.c.endpoint_seq)
-    )
+    result = await session.execute(_NEXT_ENDPOINT_SEQ)
     value = result.scalar()
     if value is None:  # a database migrated by hand without the row
         await session.execute(
@@ -646,6 +649,40 @@ async def set_endpoint_state(
             session.add(EndpointEvent(mac=mac, kind=kind, detail=detail))
         await session.flush()
     return row
+
+
+async def put_endpoint_state(
+    session: AsyncSession,
+    *,
+    mac: str,
+    seq: int,
+    now: datetime,
+    events: Sequence[tuple[str, dict[str, Any]]] = (),
+    **fields: Any,
+) -> None:
+    """`set_endpoint_state` for a hot path, in Core statements inside the CALLER's write
+    transaction (no commit): ``seq`` from `next_endpoint_seq` in that transaction, ``mac``
+    normalized. One UPDATE (an INSERT when the endpoint is new: registered=False) and one
+    INSERT per event."""
+    unknown = set(fields) - ENDPOINT_STATE_FIELDS
+    if unknown:
+        raise ValueError(f"not endpoint state: {', '.join(sorted(unknown))}")
+    conn = await session.connection()  # Core on the session's connection: no ORM on the way
+    # One statement object (its compiled form cached); the SET columns are the keys given.
+    result = await conn.execute(_PUT_ENDPOINT, {"b_mac": mac, "state_seq": seq, **fields})
+    if not result.rowcount:
+        session.add(Endpoint(mac=mac, registered=False, state_seq=seq, **fields))
+        await session.flush()
+    if events:
+        await conn.execute(
+            _INSERT_EVENT,
+            [{"ts": now, "mac": mac, "kind": kind, "detail": detail} for kind, detail in events],
+        )
+
+
+_ENDPOINTS = Endpoint.__table__  # type: ignore[attr-defined]
+_PUT_ENDPOINT = update(_ENDPOINTS).where(_ENDPOINTS.c.mac == bindparam("b_mac"))
+_INSERT_EVENT = insert(EndpointEvent.__table__)  # type: ignore[attr-defined]
 
 
 async def endpoint_changes(

@@ -1,13 +1,16 @@
 """Posture reports in, endpoint posture state out: enrollment tokens, evaluation, history.
 
 ``nac posture enroll MAC`` (or the admin API) makes a per-endpoint token; nac-agent posts a
-report with it (``Authorization: Bearer nacp_...``). `accept_report` validates the report
-(`posture.report.parse_report`), evaluates it against the running policy's ``posture`` section
-(`posture.evaluate.evaluate`, smoothed against the endpoint's previous score) and, in ONE
-transaction, stores a PostureReport row (the history), sets the endpoint's posture_* fields
-(stamping the endpoint sequence, so running workers apply it within ~100 ms) and records a
-"posture_change" EndpointEvent when the state moved. The caller then asks the dynamic
-authorizer (RFC 5176) to re-authorize the endpoint's sessions.
+report with it (``Authorization: Bearer nacp_...``). `accept_report` checks the token,
+validates the report (`posture.report.parse_report`), evaluates it against the running
+policy's ``posture`` section (`posture.evaluate.evaluate`, smoothed against the endpoint's
+previous score) and, in ONE transaction, stores a PostureReport row (the history), sets the
+endpoint's posture_* fields (stamping the endpoint sequence, so running workers apply it
+within ~100 ms) and records a "posture_change" EndpointEvent when the state moved. The
+caller then asks the dynamic authorizer (RFC 5176) to re-authorize the endpoint's sessions.
+A report is the hot path of every agent: a few prebuilt Core statements in that one
+transaction (the sequence, the token joined with its endpoint, the report, the endpoint, the
+event), the token's last_used stamped at most once a minute.
 
 Only the SHA-256 of a token is stored. Tokens are not admin API tokens: a posture token opens
 only the report route, and an admin token is refused there.
@@ -18,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,7 +46,6 @@ __all__ = [
     "AcceptedReport",
     "PostureAuthError",
     "accept_report",
-    "authenticate_token",
     "current_requirements",
     "enroll",
     "history",
@@ -154,17 +156,38 @@ async def revoke_tokens(
     return count
 
 
-async def authenticate_token(session: AsyncSession, *, token: str) -> PostureToken:
-    """The active token row for a presented token, or PostureAuthError 401."""
-    digest = _digest(token) if token.startswith(TOKEN_PREFIX) else _DUMMY_DIGEST
-    row = (
-        await session.execute(select(PostureToken).where(col(PostureToken.token_hash) == digest))
-    ).scalar_one_or_none()
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
-        raise PostureAuthError(401, "invalid posture token (enroll with 'nac posture enroll MAC')")
-    if row.revoked:
-        raise PostureAuthError(401, "posture token revoked")
-    return row
+_TOKENS = PostureToken.__table__  # type: ignore[attr-defined]
+_ENDPOINTS = Endpoint.__table__  # type: ignore[attr-defined]
+_REPORTS = PostureReport.__table__  # type: ignore[attr-defined]
+# A token's last_used is stamped at most this often (one write fewer per report).
+TOUCH_EVERY: Final = timedelta(minutes=1)
+# The hot path's statements, built once (SQLAlchemy then caches their compiled form by a key
+# it need not compute again per report).
+_TOUCH_TOKEN: Final = (
+    update(_TOKENS).where(_TOKENS.c.id == bindparam("b_id")).values(last_used=bindparam("b_now"))
+)
+_ENDPOINT_POSTURE: Final = select(
+    _ENDPOINTS.c.posture_state, _ENDPOINTS.c.posture_score, _ENDPOINTS.c.posture_at
+).where(_ENDPOINTS.c.mac == bindparam("b_mac"))
+_INSERT_REPORT: Final = insert(_REPORTS)
+# A report's token with its endpoint's posture (NULLs when the endpoint row is missing).
+# A read before the write transaction: an unknown or revoked token is refused without ever
+# taking the database's write lock (an unauthenticated flood must not queue the writers).
+_TOKEN_VALID: Final = select(_TOKENS.c.revoked).where(_TOKENS.c.token_hash == bindparam("b_digest"))
+_TOKEN_AND_ENDPOINT: Final = (
+    select(
+        _TOKENS.c.id,
+        _TOKENS.c.mac,
+        _TOKENS.c.token_hash,
+        _TOKENS.c.revoked,
+        _TOKENS.c.last_used,
+        _ENDPOINTS.c.posture_state,
+        _ENDPOINTS.c.posture_score,
+        _ENDPOINTS.c.posture_at,
+    )
+    .select_from(_TOKENS.outerjoin(_ENDPOINTS, _ENDPOINTS.c.mac == _TOKENS.c.mac))
+    .where(_TOKENS.c.token_hash == bindparam("b_digest"))
+)
 
 
 # --- the posture policy --------------------------------------------------------------------
@@ -223,24 +246,94 @@ def _failed(f: FailedCheck) -> dict[str, Any]:
 async def accept_report(
     session: AsyncSession,
     *,
-    token: PostureToken | None = None,
+    token: str | None = None,
     certificate_mac: str | None = None,
-    data: object,
+    data: Callable[[], object],
     requirements: PostureRequirements,
     now: datetime,
     policy_version: int = 0,
 ) -> AcceptedReport:
-    """Validate, authorize (the MAC of the token, or of the verified client certificate:
-    ``certificate_mac``), evaluate and store one report in one transaction; the row's
-    ``source`` is "token" or "certificate". Raises PostureError (422, naming the field) or
-    PostureAuthError (403)."""
-    report = parse_report(data)  # PostureError: nothing read or written yet
-    if token is not None:
-        owner, token_id, source = token.mac, token.id, "token"
-    elif certificate_mac is not None:
-        owner, token_id, source = normalize_mac(certificate_mac), None, "certificate"
-    else:
+    """Authenticate (the presented enrollment ``token``, or the MAC of the verified client
+    certificate: ``certificate_mac``), validate, authorize, evaluate and store one report,
+    in ONE transaction; the row's ``source`` is "token" or "certificate". ``data()`` gives
+    the report's JSON; what it raises (a body too large, not JSON) is raised once the sender
+    is authenticated, not before. Raises PostureAuthError (401: no, bad or revoked token;
+    403: another MAC's report) or PostureError (422, naming the field)."""
+    if token is None and certificate_mac is None:
         raise PostureAuthError(401, "a posture enrollment token or client certificate is needed")
+    digest = None  # a certificate's report
+    if token is not None:
+        digest = _digest(token) if token.startswith(TOKEN_PREFIX) else _DUMMY_DIGEST
+    report: PostureReportIn | None = None
+    refused: BaseException | None = None
+    try:  # pure work before the transaction; its errors wait until the sender is known
+        report = parse_report(data())
+    except Exception as exc:  # re-raised below, after authentication
+        refused = exc
+    if digest is not None:
+        conn = await session.connection()
+        known = (await conn.execute(_TOKEN_VALID, {"b_digest": digest})).first()
+        if known is None or known.revoked:  # checked again, under the lock, below
+            await crud.end_read(session)
+            raise PostureAuthError(
+                401,
+                "posture token revoked"
+                if known is not None
+                else "invalid posture token (enroll with 'nac posture enroll MAC')",
+            )
+    await crud.end_read(session)  # SQLite: the transaction below must start with its write
+    async with crud.write_gate(session):
+        try:
+            return await _store_report(
+                session,
+                digest,
+                certificate_mac,
+                report,
+                refused,
+                requirements,
+                now,
+                policy_version,
+            )
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def _store_report(
+    session: AsyncSession,
+    digest: str | None,
+    certificate_mac: str | None,
+    report: PostureReportIn | None,
+    refused: BaseException | None,
+    requirements: PostureRequirements,
+    now: datetime,
+    policy_version: int,
+) -> AcceptedReport:
+    """One transaction of Core statements: the endpoint sequence, the token with its
+    endpoint's posture (or the endpoint's), [the token's last_used], the report row, the
+    endpoint, [the event]; the caller rolls back on any error."""
+    # The first statement is a write: on SQLite it takes the write lock (a transaction that
+    # began with a read could not write once another process committed); on PostgreSQL the
+    # sequence row's lock puts reports one after the other, so two reports of one endpoint
+    # are evaluated in turn (each sees the other's score).
+    seq = await crud.next_endpoint_seq(session)
+    conn = await session.connection()
+    row: Any = None  # the token with its endpoint's posture, or the endpoint's posture
+    if digest is not None:
+        row = (await conn.execute(_TOKEN_AND_ENDPOINT, {"b_digest": digest})).first()
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            raise PostureAuthError(
+                401, "invalid posture token (enroll with 'nac posture enroll MAC')"
+            )
+        if row.revoked:
+            raise PostureAuthError(401, "posture token revoked")
+        owner, source = str(row.mac), "token"
+    else:
+        assert certificate_mac is not None
+        owner, source = normalize_mac(certificate_mac), "certificate"
+    if refused is not None:
+        raise refused
+    assert report is not None
     mac = owner
     if report.mac is not None:
         try:
@@ -249,86 +342,66 @@ async def accept_report(
             raise PostureError("mac", f"not a MAC address: {report.mac!r}") from None
         if mac != owner:
             raise PostureAuthError(403, f"this {source} was issued for {owner}, not for {mac}")
-    await crud.end_read(session)  # SQLite: the transaction below must start with its write
-    async with crud.write_gate(session):
-        return await _store_report(
-            session, token_id, mac, report, requirements, now, policy_version, source
-        )
-
-
-async def _store_report(
-    session: AsyncSession,
-    token_id: int | None,
-    mac: str,
-    report: PostureReportIn,
-    requirements: PostureRequirements,
-    now: datetime,
-    policy_version: int,
-    source: str,
-) -> AcceptedReport:
-    try:
-        # The first statement takes the write lock (SQLite) / the token's row lock
-        # (PostgreSQL): two reports of one endpoint are evaluated one after the other.
-        # A certificate has no token row: the endpoint's row lock (PostgreSQL) stands in.
-        endpoint = select(Endpoint).where(col(Endpoint.mac) == mac)
-        if token_id is not None:
-            await session.execute(
-                update(PostureToken).where(col(PostureToken.id) == token_id).values(last_used=now)
-            )
-        else:
-            endpoint = endpoint.with_for_update()
-        row = (await session.execute(endpoint)).scalar_one_or_none()
-        previous_state = row.posture_state if row is not None else PostureState.UNKNOWN.value
-        previous_score = row.posture_score if row is not None and row.posture_at else None
-        result = evaluate(report.facts, requirements, now, previous_score)
-        stored: dict[str, Any] = dict(report.facts)
-        if report.extra:
-            stored[EXTRA_KEY] = dict(report.extra)
-        if report.collected_at is not None:
-            stored[COLLECTED_KEY] = report.collected_at.isoformat()
-        stored[RESULT_KEY] = {
-            "failed": [_failed(f) for f in result.failed],
-            "unknown": [_failed(u) for u in result.unknown],
-            "raw_score": result.raw_score,
+    if digest is not None:
+        if row.last_used is None or now - row.last_used >= TOUCH_EVERY:
+            await conn.execute(_TOUCH_TOKEN, {"b_id": row.id, "b_now": now})
+    else:
+        row = (await conn.execute(_ENDPOINT_POSTURE, {"b_mac": mac})).first()
+    known = row is not None and row.posture_state is not None  # the endpoint's row exists
+    previous_state = row.posture_state if known else PostureState.UNKNOWN.value
+    previous_score = row.posture_score if known and row.posture_at else None
+    result = evaluate(report.facts, requirements, now, previous_score)
+    stored: dict[str, Any] = dict(report.facts)
+    if report.extra:
+        stored[EXTRA_KEY] = dict(report.extra)
+    if report.collected_at is not None:
+        stored[COLLECTED_KEY] = report.collected_at.isoformat()
+    stored[RESULT_KEY] = {
+        "failed": [_failed(f) for f in result.failed],
+        "unknown": [_failed(u) for u in result.unknown],
+        "raw_score": result.raw_score,
+    }
+    inserted = await conn.execute(
+        _INSERT_REPORT,
+        {
+            "ts": now,
+            "mac": mac,
+            "source": source,
+            "facts": stored,
+            "state": result.state.value,
+            "score": result.score,
+            "failed": list(result.failed_ids),
+            "policy": str(policy_version),
+        },
+    )
+    key = inserted.inserted_primary_key  # SQLite: lastrowid; PostgreSQL: RETURNING
+    assert key is not None
+    report_id = int(key[0])
+    events: list[tuple[str, dict[str, Any]]] = []
+    if result.state.value != previous_state:
+        detail = {
+            "from": previous_state,
+            "to": result.state.value,
+            "score": result.score,
+            "failed": [f.words for f in result.failed],
         }
-        entry = PostureReport(
-            ts=now,
-            mac=mac,
-            source=source,
-            facts=stored,
-            state=result.state.value,
-            score=result.score,
-            failed=list(result.failed_ids),
-            policy=str(policy_version),
-        )
-        session.add(entry)
-        events: list[tuple[str, dict[str, Any]]] = []
-        if result.state.value != previous_state:
-            detail = {
-                "from": previous_state,
-                "to": result.state.value,
-                "score": result.score,
-                "failed": [f.words for f in result.failed],
-            }
-            events.append(("posture_change", detail))
-        # Commits the report, the token's last_used, the endpoint and the event together.
-        await crud.set_endpoint_state(
-            session,
-            mac=mac,
-            create=True,
-            events=events,
-            loaded=row,
-            posture_state=result.state.value,
-            posture_score=result.score,
-            posture_failed=list(result.failed_ids),
-            posture_at=now,
-        )
-    except BaseException:
-        await session.rollback()
-        raise
-    assert entry.id is not None
+        events.append(("posture_change", detail))
+    # posture_at moves with every report (policy conditions on the report's age read it):
+    # the endpoint is stamped with the sequence every time, the event only on a change.
+    await crud.put_endpoint_state(
+        session,
+        mac=mac,
+        seq=seq,
+        now=now,
+        events=events,
+        posture_state=result.state.value,
+        posture_score=result.score,
+        posture_failed=list(result.failed_ids),
+        posture_at=now,
+    )
+    await session.commit()  # the report, the token, the endpoint and the event together
     return AcceptedReport(
-        id=entry.id,
+        id=report_id,
         mac=mac,
         state=result.state,
         score=result.score,

@@ -201,7 +201,7 @@ async def test_a_failed_write_leaves_no_half_written_report(
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(posture_service.crud, "set_endpoint_state", broken)
+    monkeypatch.setattr(posture_service.crud, "put_endpoint_state", broken)
     app = anon._transport.app  # type: ignore[attr-defined]
     async with new_client(app, raise_errors=False) as client:
         response = await post(client, token, {"mac": MAC, "facts": BAD})

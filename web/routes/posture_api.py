@@ -23,10 +23,11 @@ from cryptography import x509
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nac.core.errors import NotFoundError
 from nac.db import crud
-from nac.db.models import PostureToken, normalize_mac
+from nac.db.models import normalize_mac
 from nac.db.types import utcnow
 from nac.pki import PkiError
 from nac.services import posture_service
@@ -38,7 +39,7 @@ from nac.services.web_tls import (
     client_certificate_chain,
 )
 from posture.model import PostureError
-from web.deps import Console, ConsoleDep, CurrentAdmin, CurrentAuditor, SessionDep
+from web.deps import Console, CurrentAdmin, CurrentAuditor, SessionDep
 from web.routes.api import _BEARER, ERRORS
 from web.schemas import Problem
 
@@ -93,17 +94,22 @@ def _certificate(
         422: {"model": Problem, "description": "A malformed report; the field is named"},
     },
 )
-async def report(request: Request, console: ConsoleDep, session: SessionDep) -> dict[str, Any]:
+async def report(request: Request) -> dict[str, Any]:
     """Accept one posture report (schema: README "Posture reports"): evaluated against the
     running policy's posture section; the answer holds the state, score and failed checks."""
+    # The hot path of agents: no ConsoleDep (a sync dependency: a thread-pool hop per call)
+    # nor SessionDep (a dependency generator); the same console and session, directly.
+    console: Console = request.app.state.console
+    async with console.db.session() as session:
+        return await _report(request, console, session)
+
+
+async def _report(request: Request, console: Console, session: AsyncSession) -> dict[str, Any]:
     header = request.headers.get("authorization", "")
-    token: PostureToken | None = None
+    token: str | None = None
     certificate: CertificateEndpoint | None = None
     if header[:7].lower() == "bearer " and header[7:].strip():
-        try:
-            token = await posture_service.authenticate_token(session, token=header[7:].strip())
-        except PostureAuthError as exc:
-            raise _unauthorized(exc.detail) from None
+        token = header[7:].strip()  # checked by accept_report, in the report's transaction
     elif chain := client_certificate_chain(request.scope):
         certificate = _certificate(request, console, chain)
     else:
@@ -112,13 +118,16 @@ async def report(request: Request, console: ConsoleDep, session: SessionDep) -> 
             "of the nac CA (nac pki issue MAC, over https) is required"
         )
     body = await request.body()
-    if len(body) > MAX_REPORT_BYTES:
-        raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        detail = [{"loc": ["body"], "field": "", "msg": f"not JSON: {exc}", "type": "json"}]
-        raise HTTPException(422, detail) from None
+
+    def data() -> object:  # called once the sender is authenticated: 401 comes first
+        if len(body) > MAX_REPORT_BYTES:
+            raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            detail = [{"loc": ["body"], "field": "", "msg": f"not JSON: {exc}", "type": "json"}]
+            raise HTTPException(422, detail) from None
+
     requirements, version = await posture_service.current_requirements(session, console.store)
     try:
         accepted = await posture_service.accept_report(
@@ -133,6 +142,8 @@ async def report(request: Request, console: ConsoleDep, session: SessionDep) -> 
     except PostureError as exc:
         raise HTTPException(422, _field_error(exc)) from None
     except PostureAuthError as exc:
+        if exc.status == 401:
+            raise _unauthorized(exc.detail) from None
         raise HTTPException(exc.status, exc.detail) from None
     dynauth = getattr(console, "dynauth", None)
     if accepted.changed and dynauth is not None:
