@@ -8,9 +8,11 @@ requests finish, writers flush, the database is closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -113,6 +115,9 @@ class Worker:
     sockets: tuple[socket.socket, socket.socket] | None = None
     # This worker's TACACS+ listening sockets: plain (obfuscated) and TLS (RFC 9887).
     tacacs_socks: tuple[socket.socket | None, socket.socket | None] = (None, None)
+    # Shared memory, one slot per worker: the endpoint state sequence each worker's snapshot
+    # holds (worker 0's CoA client waits for every slot to reach a change before sending).
+    applied: Any = None
 
     @property
     def name(self) -> str:
@@ -135,6 +140,10 @@ async def _serve(settings: Settings, worker: Worker) -> int:
             log.info("%s", note)
     try:
         store = SnapshotStore(db=storage.db, box=storage.box)
+        if worker.applied is None:
+            worker = dataclasses.replace(worker, applied=multiprocessing.RawArray("q", 1))
+        slots, index = worker.applied, worker.index
+        store.published = lambda seq: slots.__setitem__(index, seq)
         await store.load()
         _tune_gc()
         return await _run(settings, storage.db, store, worker)
@@ -185,6 +194,7 @@ def _serve_workers(settings: Settings) -> int:
     writer = AuditWriterProcess(settings=settings, pipes=settings.workers)
     conns = writer.start()
     ready_r, ready_w = os.pipe()
+    applied = multiprocessing.RawArray("q", settings.workers)  # inherited by every fork
     pids: list[int] = []
     for index in range(settings.workers):
         pid = os.fork()
@@ -212,6 +222,7 @@ def _serve_workers(settings: Settings) -> int:
                         tacacs_socks[index] if tacacs_socks else None,
                         tls_socks[index] if tls_socks else None,
                     ),
+                    applied,
                 )
                 code = _loop_run(_serve(settings, worker))
             except NacError as exc:
@@ -385,6 +396,7 @@ async def _run(settings: Settings, db: Database, store: SnapshotStore, worker: W
                 timeout=settings.coa_timeout,
                 tries=settings.coa_tries,
                 settle=settings.coa_settle_seconds,
+                applied=lambda: list(worker.applied),
             )
             if worker.index == 0
             else None

@@ -153,8 +153,13 @@ class DynamicAuthorizer:
         renderer: AuditRenderer | None = None,
         authorizer: Authorizer | None = None,
         wall_clock: Callable[[], float] = time.time,
+        applied: Callable[[], Sequence[int]] | None = None,
     ) -> None:
         self._db = db
+        # The endpoint sequence each worker's snapshot holds (nac.main's shared slots): with
+        # it an endpoint trigger waits only until every worker has the change, ``settle`` at
+        # most; without it, ``settle`` always.
+        self._applied = applied
         self._store = store
         self.node = node
         self.timeout = timeout
@@ -285,8 +290,28 @@ class DynamicAuthorizer:
         wait = self.settle if settle is None else settle
         if settle is None and trigger in CONFIG_TRIGGERS:
             wait += self.config_poll
+        elif settle is None and self._applied is not None and wait > 0:
+            await self._until_applied(wait)
+            return
         if wait > 0:
             await asyncio.sleep(wait)
+
+    async def _until_applied(self, wait: float) -> None:
+        """Wait until every worker's snapshot holds the endpoint state committed now (at most
+        ``wait`` seconds: a stalled worker costs the old fixed delay, no more)."""
+        assert self._applied is not None
+        async with self._db.session() as session:
+            target = await crud.get_endpoint_seq(session)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            if min(self._applied(), default=target) >= target:
+                self.counters["settled"] = self.counters.get("settled", 0) + 1
+                return
+            if loop.time() >= deadline:
+                self.counters["settle_timeouts"] = self.counters.get("settle_timeouts", 0) + 1
+                return
+            await asyncio.sleep(0.005)
 
     # -- one session -----------------------------------------------------------------------
 

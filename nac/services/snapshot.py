@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -250,6 +251,9 @@ class SnapshotStore:
         self._poll_interval = poll_interval
         self._endpoint_interval = min(endpoint_interval, poll_interval)
         self.endpoint_updates = 0
+        # Told the endpoint sequence the current snapshot holds after every load and poll
+        # (nac.main: a shared-memory slot the CoA client reads).
+        self.published: Callable[[int], None] | None = None
         self.current: RuntimeSnapshot | None = None
         self.reloads = 0
         self.reload_errors = 0
@@ -266,6 +270,7 @@ class SnapshotStore:
         snapshot = build_snapshot(config)
         self.current = snapshot
         self.reloads += 1
+        self._publish()
         log.info(
             "configuration version %d loaded: %d clients, %d users, %d endpoints",
             snapshot.version,
@@ -332,3 +337,8 @@ class SnapshotStore:
                 await self.apply_endpoint_changes()
             except Exception as exc:
                 log.warning("configuration poll failed: %s", exc)
+            self._publish()
+
+    def _publish(self) -> None:
+        if self.published is not None and self.current is not None:
+            self.published(self.current.endpoint_seq)

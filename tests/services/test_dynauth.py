@@ -393,3 +393,34 @@ async def test_profile_changes_of_this_node_are_followed_from_the_event_log(lab:
     (row,) = await lab.audit()
     assert row.result == "ack"
     assert "trigger: profile (printer -> windows-workstation)" in row.trace
+
+
+async def test_endpoint_triggers_wait_for_every_worker_not_a_fixed_delay(lab: Lab) -> None:
+    """With the workers' applied endpoint sequences (nac.main's shared slots) the CoA leaves
+    as soon as every worker holds the change; a stalled worker costs ``settle``, no more."""
+    slots = [0, 0]
+    dynauth = await lab.setup(ack, applied=lambda: slots)
+    dynauth.settle = 5.0
+    async with lab.db.session() as session:
+        await crud.set_endpoint_state(session, mac=MAC, posture_state="non_compliant")
+        target = await crud.get_endpoint_seq(session)
+    task = asyncio.create_task(dynauth.endpoint_changed(MAC, trigger="posture"))
+    await asyncio.sleep(0.15)
+    assert lab.das is not None and not lab.das.received  # no worker has it yet
+    slots[0] = target
+    await asyncio.sleep(0.1)
+    assert not lab.das.received  # one worker still has the old state
+    started = time.monotonic()
+    slots[1] = target
+    outcomes = await task
+    assert time.monotonic() - started < 1.0  # not the 5 s settle
+    assert [o.result for o in outcomes] == ["ack"] and dynauth.counters["settled"] == 1
+
+    dynauth.settle = 0.3
+    async with lab.db.session() as session:
+        await crud.set_endpoint_state(session, mac=MAC, posture_state="compliant")
+    slots[0] = target + 1  # slots[1] stays behind: a stalled worker
+    started = time.monotonic()
+    outcomes = await dynauth.endpoint_changed(MAC, trigger="posture")
+    assert 0.3 <= time.monotonic() - started < 2.0
+    assert [o.result for o in outcomes] == ["ack"] and dynauth.counters["settle_timeouts"] == 1
