@@ -123,7 +123,7 @@ def test_rule_added_reordered_whatif_radtest_live_log_logout(
             # The decision in the live log, its rule named; the record's trace says why.
             page.goto(f"{web}/log?user=alice")
             row = page.locator("#log tbody tr.accept", has_text=RULE).first
-            row.wait_for(timeout=10_000)
+            row.wait_for(timeout=20_000)
             assert "alice" in row.inner_text()
             row.locator("td a").first.click()
             page.wait_for_url(re.compile(r"/log/\d+$"))
