@@ -320,19 +320,7 @@ class RadiusService:
                 endpoint = EndpointInfo(mac=mac, known=False)
                 endpoint_facts = _UNKNOWN_ENDPOINT
             else:
-                endpoint = EndpointInfo(
-                    mac=mac,
-                    known=entry.registered,
-                    profile=entry.profile,
-                    group=entry.group,
-                    blocked=entry.blocked,
-                    posture_score=entry.posture_score,
-                    posture_failed=entry.posture_failed,
-                    posture_at=entry.posture_at,
-                    first_seen=entry.first_seen,
-                    vendor=entry.vendor,
-                    randomized=entry.randomized,
-                )
+                endpoint = entry.info  # built once per snapshot entry
                 posture = entry.posture_state
                 endpoint_facts = endpoint_record(entry)
         nas_key = (client.name, nas_ip, nas_ip6, event.addr[0])

@@ -21,7 +21,7 @@ from nac.db.crud import endpoint_changes, get_config_version, load_runtime_confi
 from nac.db.engine import Database
 from nac.db.runtime import RuntimeConfig, RuntimeEndpoint
 from policy.compile import compile_policy
-from policy.model import NasInfo
+from policy.model import EndpointInfo, NasInfo
 from policy.rules import PolicySnapshot
 from radius.server import ClientConfig
 from tacacs.aio import DeviceConfig
@@ -74,6 +74,24 @@ class EndpointEntry:
     first_seen: datetime | None = None
     vendor: str | None = None
     randomized: bool = False
+    # What the policy sees of it, built once per entry rather than per request.
+    info: EndpointInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        info = EndpointInfo(
+            mac=self.mac,
+            known=self.registered,
+            profile=self.profile,
+            group=self.group,
+            blocked=self.blocked,
+            posture_score=self.posture_score,
+            posture_failed=self.posture_failed,
+            posture_at=self.posture_at,
+            first_seen=self.first_seen,
+            vendor=self.vendor,
+            randomized=self.randomized,
+        )
+        object.__setattr__(self, "info", info)
 
 
 def endpoint_entry(e: RuntimeEndpoint) -> EndpointEntry:
