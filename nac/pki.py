@@ -460,17 +460,8 @@ def _revoked_entry(
     issuer: x509.Certificate,
     crls: Sequence[x509.CertificateRevocationList],
 ) -> x509.RevokedCertificate | None:
-    key = issuer.public_key()
-    if not isinstance(key, _ISSUER_KEY_TYPES):
-        return None
     for crl in crls:
-        if crl.issuer != issuer.subject:
-            continue
-        try:
-            valid = crl.is_signature_valid(key)
-        except (TypeError, ValueError, UnsupportedAlgorithm):
-            valid = False
-        if not valid:
+        if not _crl_signed_by(crl, issuer):
             continue
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if entry is not None:
@@ -1563,9 +1554,34 @@ class PeerRevocation:
         return None
 
 
+# Whether a CRL verifies under a CA's key never changes, and the check (a public-key
+# signature verification) would otherwise run on every authentication: remembered per CRL
+# object (CRLs do not hash; the entry holds the object, so its id is not reused) and CA.
+_CRL_SIGNATURES: dict[int, tuple[x509.CertificateRevocationList, dict[x509.Certificate, bool]]] = {}
+_CRL_SIGNATURES_MAX = 64
+
+
 def _crl_signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    if crl.issuer != ca.subject:
+        return False
+    held = _CRL_SIGNATURES.get(id(crl))
+    if held is not None and held[0] is crl:
+        known = held[1].get(ca)
+        if known is not None:
+            return known
+    else:
+        if len(_CRL_SIGNATURES) >= _CRL_SIGNATURES_MAX:
+            del _CRL_SIGNATURES[next(iter(_CRL_SIGNATURES))]
+        held = (crl, {})
+        _CRL_SIGNATURES[id(crl)] = held
+    valid = _crl_signature_valid(crl, ca)
+    held[1][ca] = valid
+    return valid
+
+
+def _crl_signature_valid(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
     key = ca.public_key()
-    if crl.issuer != ca.subject or not isinstance(key, _ISSUER_KEY_TYPES):
+    if not isinstance(key, _ISSUER_KEY_TYPES):
         return False
     try:
         return crl.is_signature_valid(key)

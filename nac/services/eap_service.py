@@ -48,6 +48,12 @@ METHOD_NAMES = {
     int(EapType.MD5Challenge): "eap-md5",
 }
 _VERSIONS = {"1.2": TlsVersion.TLSv1_2, "1.3": TlsVersion.TLSv1_3}
+# An EAP-TLS chain is checked when the tunnel comes up (before TLS 1.3's protected success
+# indication) and its result is wanted again when the conversation succeeds, a few round
+# trips later: the first result is kept that long for that one use, never across
+# conversations, and only while the CRL it was taken against is still the current one.
+_RECHECK_WITHIN_S = 5.0
+_MAX_PENDING_CHECKS = 4096
 
 
 def ensure_pki(settings: Settings) -> Pki:
@@ -92,6 +98,12 @@ class EapService:
         self._trusted = pki.ca_certificates()
         self._crls = CrlCache(paths.crl) if Path(paths.crl).exists() else None
         self._wall_clock = wall_clock
+        self._monotonic = time.monotonic
+        # chain -> (taken at, CRLs it was checked against, result): see _RECHECK_WITHIN_S
+        self._pending: dict[
+            tuple[x509.Certificate, ...],
+            tuple[float, tuple[x509.CertificateRevocationList, ...], CertificateResult],
+        ] = {}
         methods = tuple(METHOD_TYPES[m] for m in settings.eap_methods.split(","))
         tls = TlsServerConfig(
             certificate_chain=Path(paths.server_cert),
@@ -127,8 +139,24 @@ class EapService:
         return datetime.fromtimestamp(self._wall_clock(), UTC)
 
     def verify(self, chain: tuple[x509.Certificate, ...]) -> CertificateResult:
-        """The client chain against the CA and the current CRL."""
+        """The client chain against the CA and the current CRL.
+
+        Reuses the result of this chain's tunnel-start check when that was taken within
+        the last few seconds against the CRL still current (each such result serves once).
+        """
         crls = self._crls.refresh() if self._crls is not None else ()
+        pending = self._pending.pop(chain, None)
+        if pending is not None:
+            taken, checked_crls, result = pending
+            if checked_crls is crls and self._monotonic() - taken < _RECHECK_WITHIN_S:
+                return result
+        return self._check(chain, crls)
+
+    def _check(
+        self,
+        chain: tuple[x509.Certificate, ...],
+        crls: tuple[x509.CertificateRevocationList, ...],
+    ) -> CertificateResult:
         result: CertVerification = verify_client_chain(
             list(chain), trusted=self._trusted, crls=crls, now=self._now()
         )
@@ -149,5 +177,18 @@ class EapService:
     def _early_check(self, chain: tuple[x509.Certificate, ...]) -> str | None:
         # Before TLS 1.3's protected success indication: a revoked or foreign certificate
         # never hears "authenticated". The full result is taken again after Succeeded.
-        result = self.verify(chain)
+        crls = self._crls.refresh() if self._crls is not None else ()
+        result = self._check(chain, crls)
+        if result.ok:  # a refusal ends the conversation here: nothing to keep
+            if len(self._pending) >= _MAX_PENDING_CHECKS:
+                self._expire_pending()
+            self._pending[chain] = (self._monotonic(), crls, result)
         return None if result.ok else result.reason
+
+    def _expire_pending(self) -> None:
+        # Conversations that died after their check (peer gone) leave entries behind.
+        horizon = self._monotonic() - _RECHECK_WITHIN_S
+        for chain in [c for c, (taken, _, _) in self._pending.items() if taken < horizon]:
+            del self._pending[chain]
+        while len(self._pending) >= _MAX_PENDING_CHECKS:
+            del self._pending[next(iter(self._pending))]
