@@ -54,6 +54,7 @@ _VERSIONS = {"1.2": TlsVersion.TLSv1_2, "1.3": TlsVersion.TLSv1_3}
 # conversations, and only while the CRL it was taken against is still the current one.
 _RECHECK_WITHIN_S = 5.0
 _MAX_PENDING_CHECKS = 4096
+_PendingCheck = tuple[float, tuple[x509.CertificateRevocationList, ...], "CertificateResult"]
 
 
 def ensure_pki(settings: Settings) -> Pki:
@@ -99,11 +100,11 @@ class EapService:
         self._crls = CrlCache(paths.crl) if Path(paths.crl).exists() else None
         self._wall_clock = wall_clock
         self._monotonic = time.monotonic
-        # chain -> (taken at, CRLs it was checked against, result): see _RECHECK_WITHIN_S
-        self._pending: dict[
-            tuple[x509.Certificate, ...],
-            tuple[float, tuple[x509.CertificateRevocationList, ...], CertificateResult],
-        ] = {}
+        # chain -> its conversations' tunnel-start results, oldest first, each (taken at,
+        # CRLs it was checked against, result): see _RECHECK_WITHIN_S. A list, as several
+        # conversations may present the same certificate at once.
+        self._pending: dict[tuple[x509.Certificate, ...], list[_PendingCheck]] = {}
+        self._pending_count = 0
         methods = tuple(METHOD_TYPES[m] for m in settings.eap_methods.split(","))
         tls = TlsServerConfig(
             certificate_chain=Path(paths.server_cert),
@@ -145,9 +146,12 @@ class EapService:
         the last few seconds against the CRL still current (each such result serves once).
         """
         crls = self._crls.refresh() if self._crls is not None else ()
-        pending = self._pending.pop(chain, None)
-        if pending is not None:
-            taken, checked_crls, result = pending
+        waiting = self._pending.get(chain)
+        if waiting is not None:
+            taken, checked_crls, result = waiting.pop(0)
+            self._pending_count -= 1
+            if not waiting:
+                del self._pending[chain]
             if checked_crls is crls and self._monotonic() - taken < _RECHECK_WITHIN_S:
                 return result
         return self._check(chain, crls)
@@ -180,15 +184,22 @@ class EapService:
         crls = self._crls.refresh() if self._crls is not None else ()
         result = self._check(chain, crls)
         if result.ok:  # a refusal ends the conversation here: nothing to keep
-            if len(self._pending) >= _MAX_PENDING_CHECKS:
+            if self._pending_count >= _MAX_PENDING_CHECKS:
                 self._expire_pending()
-            self._pending[chain] = (self._monotonic(), crls, result)
+            self._pending.setdefault(chain, []).append((self._monotonic(), crls, result))
+            self._pending_count += 1
         return None if result.ok else result.reason
 
     def _expire_pending(self) -> None:
-        # Conversations that died after their check (peer gone) leave entries behind.
+        # Conversations that died after their check (peer gone) leave entries behind: drop
+        # the stale ones, and if that is not enough, the oldest chains'.
         horizon = self._monotonic() - _RECHECK_WITHIN_S
-        for chain in [c for c, (taken, _, _) in self._pending.items() if taken < horizon]:
-            del self._pending[chain]
-        while len(self._pending) >= _MAX_PENDING_CHECKS:
-            del self._pending[next(iter(self._pending))]
+        for chain, waiting in list(self._pending.items()):
+            fresh = [entry for entry in waiting if entry[0] >= horizon]
+            self._pending_count -= len(waiting) - len(fresh)
+            if fresh:
+                self._pending[chain] = fresh
+            else:
+                del self._pending[chain]
+        while self._pending_count >= _MAX_PENDING_CHECKS:
+            self._pending_count -= len(self._pending.pop(next(iter(self._pending))))

@@ -78,3 +78,21 @@ def test_refused_chain_is_not_kept(setup: Any) -> None:
     pki.revoke("alice")
     assert "revoked" in (eap._early_check(chain) or "")
     assert not eap._pending
+
+
+def test_concurrent_conversations_with_one_certificate(setup: Any) -> None:
+    eap, _pki, chain, calls = setup
+    for _ in range(3):  # three supplicants with the same certificate, tunnels up at once
+        assert eap._early_check(chain) is None
+    for _ in range(3):
+        assert eap.verify(chain).ok
+    assert len(calls) == 3
+    assert not eap._pending and eap._pending_count == 0
+
+
+def test_abandoned_checks_are_bounded(setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eap, _pki, chain, _calls = setup
+    monkeypatch.setattr(eap_service, "_MAX_PENDING_CHECKS", 4)
+    for _ in range(10):  # conversations that never finish
+        eap._early_check(chain)
+    assert eap._pending_count == len(eap._pending[chain]) <= 4
