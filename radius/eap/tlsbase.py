@@ -35,7 +35,7 @@ from radius.eap.fragment import (
 from radius.eap.fragment import TlsFlags as _Flags
 from radius.eap.method import FailureReason, MethodFailed, MethodResult, MethodSucceeded
 from radius.eap.method import RoundContext as Round
-from radius.eap.tls import TlsError, TlsServerContext
+from radius.eap.tls import TlsError, TlsServerConnection, TlsServerContext
 
 __all__ = ["TlsBasedMethod", "TunnelOutcome"]
 
@@ -59,7 +59,8 @@ class TlsBasedMethod:
         outer_identity: str,
         max_message_size: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
-        self._tls = context.connection()
+        self._context = context
+        self._connection: TlsServerConnection | None = None
         self._outer_identity = outer_identity
         self._reassembler = Reassembler(max_message_size)
         self._fragmenter: Fragmenter | None = None
@@ -71,7 +72,17 @@ class TlsBasedMethod:
 
     @property
     def eap_type(self) -> int:
-        return self._tls.context.eap_type
+        return self._context.eap_type
+
+    @property
+    def _tls(self) -> TlsServerConnection:
+        # Made when the peer's first TLS record arrives, not with the method: the server
+        # proposes its first method to every peer, and one that NAKs it (EAP-TLS peers told
+        # PEAP first) would otherwise cost an OpenSSL connection for nothing.
+        conn = self._connection
+        if conn is None:
+            conn = self._connection = self._context.connection()
+        return conn
 
     def start(self, ctx: Round) -> bytes:
         """EAP-TLS Start (RFC 5216 section 3.1: S flag, no data; the version bits 0)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from _eap_support import (
     PEAP,
     TLS,
@@ -22,7 +23,7 @@ from radius.eap.manager import EapConfig, EapConfigError, EapManager
 from radius.eap.method import FailureReason
 from radius.eap.packet import EapType, decode_eap
 from radius.eap.session import ChallengeIssued, Discarded, Failed, Succeeded
-from radius.eap.tls import TlsServerConfig
+from radius.eap.tls import TlsServerConfig, TlsServerConnection, TlsServerContext
 
 
 def tls_config(pki: EapPki) -> TlsServerConfig:
@@ -182,6 +183,26 @@ def test_nak_switches_to_the_next_common_method(pki: EapPki) -> None:
         md5_answer(step.event.eap_message, b"correct horse"), state, nas_key="n", now=0.0
     )
     assert isinstance(done.event, Succeeded) and done.event.method == EapType.MD5Challenge
+
+
+def test_a_refused_tls_method_costs_no_tls_connection(
+    pki: EapPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[object] = []
+    real = TlsServerContext.connection
+
+    def counting(self: TlsServerContext) -> TlsServerConnection:
+        made.append(self)
+        return real(self)
+
+    monkeypatch.setattr(TlsServerContext, "connection", counting)
+    config = EapConfig(methods=(EapType.PEAP, EapType.MD5Challenge), tls=tls_config(pki))
+    m = EapManager(config, credentials=lookup, token_bytes=DeterministicRandom())
+    state, request = start(m)
+    assert decode_eap(request).type == EapType.PEAP
+    step = m.handle(bytes((2, request[1], 0, 6, 3, 4)), state, nas_key="n", now=0.0)
+    assert isinstance(step.event, ChallengeIssued) and step.event.method == EapType.MD5Challenge
+    assert made == []  # PEAP was proposed and refused before any TLS record arrived
 
 
 def test_nak_after_the_method_began_fails(pki: EapPki) -> None:
