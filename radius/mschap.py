@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any, Final, cast
 
 from Crypto.Cipher import DES
 from Crypto.Hash import MD4
@@ -109,6 +110,12 @@ def _md4(data: bytes) -> bytes:
     return MD4.new(data).digest()  # noqa: S303 - MD4 is what RFC 2759 and RFC 2433 specify
 
 
+# The octet for each 7-bit key piece: the piece in the high bits, the low bit making the
+# count of ones odd.
+_ODD_PARITY: Final = bytes((v << 1) | (bin(v).count("1") % 2 == 0) for v in range(128))
+_KEY_SHIFTS: Final = (49, 42, 35, 28, 21, 14, 7, 0)
+
+
 def _des_key(key7: bytes) -> bytes:
     """Spread 56 key bits over 8 octets, 7 bits each, low bit set for odd parity.
 
@@ -116,20 +123,25 @@ def _des_key(key7: bytes) -> bytes:
     8th, 16th, ... bits are parity bits, so each 7-octet key piece is expanded.
     """
     bits = int.from_bytes(key7, "big")
-    out = bytearray(8)
-    for i in range(8):
-        seven = (bits >> (49 - 7 * i)) & 0x7F
-        octet = seven << 1
-        if bin(seven).count("1") % 2 == 0:
-            octet |= 1
-        out[i] = octet
-    return bytes(out)
+    return bytes(_ODD_PARITY[(bits >> shift) & 0x7F] for shift in _KEY_SHIFTS)
+
+
+# Key schedules by 7-octet key: a user's NT hash gives the same three keys on every
+# authentication, and making a DES object is most of DesEncrypt's cost. ECB objects keep no
+# state between blocks, so one serves every call. Bounded; the oldest go first.
+_DES_CIPHERS: dict[bytes, Any] = {}
+_DES_CIPHERS_MAX: Final = 6144
 
 
 def _des_encrypt(clear8: bytes, key7: bytes) -> bytes:
     """DesEncrypt (RFC 2759 section 8.6): DES-ECB of one 8-octet block under a 7-octet key."""
-    cipher = DES.new(_des_key(key7), DES.MODE_ECB)  # noqa: S304 - RFC 2759 section 8.6
-    return cipher.encrypt(clear8)
+    cipher = _DES_CIPHERS.get(key7)
+    if cipher is None:
+        cipher = DES.new(_des_key(key7), DES.MODE_ECB)  # noqa: S304 - RFC 2759 section 8.6
+        if len(_DES_CIPHERS) >= _DES_CIPHERS_MAX:
+            del _DES_CIPHERS[next(iter(_DES_CIPHERS))]
+        _DES_CIPHERS[bytes(key7)] = cipher
+    return cast(bytes, cipher.encrypt(clear8))
 
 
 # --------------------------------------------------------------------------- RFC 2759 (v2)

@@ -386,3 +386,30 @@ def test_ms_chap_error_refuses_what_it_cannot_send(kwargs: dict[str, object]) ->
         ms_chap_error(1, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError):
         ms_chap_error(-1)
+
+
+def _des_key_reference(key7: bytes) -> bytes:
+    # RFC 2759 8.6 spelled out bit by bit: 7 key bits per octet, then odd parity
+    bits = "".join(f"{b:08b}" for b in key7)
+    out = bytearray()
+    for i in range(8):
+        seven = bits[7 * i : 7 * i + 7]
+        parity = "0" if seven.count("1") % 2 else "1"
+        out.append(int(seven + parity, 2))
+    return bytes(out)
+
+
+@given(st.binary(min_size=7, max_size=7))
+def test_des_key_expansion_matches_the_rfc(key7: bytes) -> None:
+    assert mschap._des_key(key7) == _des_key_reference(key7)
+
+
+def test_des_key_schedules_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mschap, "_DES_CIPHERS", {})
+    monkeypatch.setattr(mschap, "_DES_CIPHERS_MAX", 8)
+    challenge = bytes(range(8))
+    first = mschap.challenge_response(challenge, bytes(16))
+    for n in range(20):
+        mschap.challenge_response(challenge, n.to_bytes(16, "big"))
+    assert len(mschap._DES_CIPHERS) <= 8
+    assert mschap.challenge_response(challenge, bytes(16)) == first  # evicted, made again
