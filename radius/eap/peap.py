@@ -137,9 +137,14 @@ class PeapMethod(TlsBasedMethod):
             if identity is not None:
                 self._inner_identity = identity
                 return self._send_result(ctx)
-        if self._handshake_pending:
+        if self._handshake_pending and not self._tls.is_tls13:
+            # TLS 1.2: our ChangeCipherSpec and Finished go out alone and phase 2 follows
+            # their ACK, as PEAPv0 peers expect.
             self._phase = _Phase.WAIT_ACK
             return None
+        # TLS 1.3: the handshake is complete once the peer's Finished is in; what is left to
+        # send is NewSessionTicket, after which TLS allows application data in the same
+        # flight, so the inner Identity Request rides along and saves a round trip.
         return self._send_identity_request()
 
     def _tunnel_ack(self, ctx: Round) -> TunnelOutcome:
