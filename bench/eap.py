@@ -1087,6 +1087,7 @@ def summarize(
         "warmup": warm,
         "window_per_proc": args.window,
         "procs": args.procs,
+        "rounds": args.rounds,
     }
 
 
@@ -1117,36 +1118,61 @@ def describe(r: dict[str, Any]) -> str:
     )
 
 
-def bench_server(
+@dataclass
+class Prepared:
+    """A started server, checked and ready for load."""
+
+    server: EapServer
+    cfgs: dict[str, PeerConfig]
+    checks: dict[str, dict[str, Any]]
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def prepare_server(
     server: EapServer, certs: Certs, args: argparse.Namespace, tmp: Path
-) -> dict[str, Any]:
+) -> Prepared:
     server.start()
     cfgs = {m: peer_config(server, certs, args, m) for m in args.methods}
     wait_ready(server, cfgs[args.methods[0]], args.startup_timeout)
     log(f"{server.name} ready on {HOST}:{server.auth_port}")
-    result: dict[str, Any] = {"server": server.name, "command": server.cmd, "methods": {}}
+    checks: dict[str, dict[str, Any]] = {}
     for method in args.methods:
-        checks: dict[str, Any] = {}
+        check: dict[str, Any] = {}
         if not args.skip_eapol_test:
-            checks["eapol_test"] = eapol_test_check(server, certs, tmp, method, args.tls)
-        peer = check_peer(server, cfgs[method])
-        checks["peer_round_trips"] = peer["requests"]
-        log(
-            f"  {METHOD_LABEL[method]}: warm-up {args.warmup:.0f} s, then {args.duration:.0f} s"
-            f" with {args.procs} x {args.window} conversations"
-        )
-        run = run_load(server, cfgs[method], args)
-        server.answered += run["accepts"] + run["rejects"]
-        server.answered += run["warmup"]["accepts"] + run["warmup"]["rejects"]
-        audit = audit_drain(server)
-        if audit is not None:
-            run["audit"] = audit
-        run["checks"] = checks
-        log(f"  {METHOD_LABEL[method]:<13} {describe(run)}")
-        if run["error_kinds"]:
-            log(f"    errors: {run['error_kinds']}")
-        result["methods"][method] = run
-    server.stop()
+            check["eapol_test"] = eapol_test_check(server, certs, tmp, method, args.tls)
+        check["peer_round_trips"] = check_peer(server, cfgs[method])["requests"]
+        checks[method] = check
+    return Prepared(server, cfgs, checks, {m: [] for m in args.methods})
+
+
+def measure(prepared: Prepared, method: str, args: argparse.Namespace, label: str) -> None:
+    server = prepared.server
+    log(
+        f"  {server.name} {METHOD_LABEL[method]}{label}: warm-up {args.warmup:.0f} s, then "
+        f"{args.duration:.0f} s with {args.procs} x {args.window} conversations"
+    )
+    run = run_load(server, prepared.cfgs[method], args)
+    server.answered += run["accepts"] + run["rejects"]
+    server.answered += run["warmup"]["accepts"] + run["warmup"]["rejects"]
+    audit = audit_drain(server)  # stored before the next server's turn: no backlog bleeds over
+    if audit is not None:
+        run["audit"] = audit
+    log(f"  {server.name} {METHOD_LABEL[method]:<13} {describe(run)}")
+    if run["error_kinds"]:
+        log(f"    errors: {run['error_kinds']}")
+    prepared.runs[method].append(run)
+
+
+def median_rounds(prepared: Prepared) -> dict[str, Any]:
+    """Each method's median round (by auth/s), with every round's rate beside it."""
+    server = prepared.server
+    result: dict[str, Any] = {"server": server.name, "command": server.cmd, "methods": {}}
+    for method, runs in prepared.runs.items():
+        ordered = sorted(runs, key=lambda r: r["rate_per_s"])
+        median = dict(ordered[(len(ordered) - 1) // 2])
+        median["checks"] = prepared.checks[method]
+        median["round_rates_per_s"] = [r["rate_per_s"] for r in runs]
+        result["methods"][method] = median
     return result
 
 
@@ -1174,6 +1200,12 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
                 f"{m['server_ms_per_auth'] or 0:>11.2f} {m['gen_ms_per_auth'] or 0:>11.2f} "
                 f"{fail:>4}"
             )
+    if args.rounds > 1:
+        print(f"(each row: the median of {args.rounds} interleaved rounds; every round's auth/s:)")
+        for r in results:
+            for method, m in r["methods"].items():
+                rates = " / ".join(f"{x:.0f}" for x in m["round_rates_per_s"])
+                print(f"  {r['server']:<11} {METHOD_LABEL[method]:<13} {rates}")
     cpus = os.cpu_count() or 1
     seen = {
         f"{r['server']} {METHOD_LABEL[k]}": m["tls"]
@@ -1256,6 +1288,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--window", type=int, default=16, help="conversations in flight per generator process"
     )
     ap.add_argument("--procs", type=int, default=2, help="generator processes (2)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server and method this many times, interleaved; the table shows "
+        "each one's median round (1)",
+    )
     ap.add_argument("--only", choices=("nac", "freeradius"), help="run one server only")
     ap.add_argument(
         "--nac-cmd",
@@ -1302,6 +1341,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--methods: a comma-separated list of tls, peap")
     if not 0 < args.duration <= 600 or not 0 < args.warmup <= 60:
         ap.error("--duration must be in (0, 600] and --warmup in (0, 60]")
+    if not 1 <= args.rounds <= 20:
+        ap.error("--rounds between 1 and 20")
     if not 1 <= args.window <= 1024 or not 1 <= args.procs <= 64:
         ap.error("--window between 1 and 1024, --procs between 1 and 64")
     return args
@@ -1319,18 +1360,26 @@ def main(argv: list[str] | None = None) -> int:
         names = nacs
     tmp = Path(tempfile.mkdtemp(prefix="nac-bench-eap-"))
     results: list[dict[str, Any]] = []
+    prepared: list[Prepared] = []
     try:
         certs = make_pki(tmp)
         log(f"PKI in {tmp / 'pki'} (CA, server {SERVER_NAME}, client {USER}); TLS {args.tls}")
+        # Every server runs for the whole benchmark (idle but for its turn), and the turns are
+        # interleaved round by round, each round starting one server later, so a drift in
+        # the machine's speed (a shared VM's does drift) falls on every server alike.
         for name in names:
             if name == "freeradius":
                 server = freeradius_server(tmp, certs, args)
             else:
                 server = nac_server(tmp, certs, args, int(name.removeprefix("nac-w")))
-            try:
-                results.append(bench_server(server, certs, args, tmp))
-            finally:
-                server.stop()
+            prepared.append(prepare_server(server, certs, args, tmp))
+        for k in range(args.rounds):
+            label = f" (round {k + 1}/{args.rounds})" if args.rounds > 1 else ""
+            turn = prepared[k % len(prepared) :] + prepared[: k % len(prepared)]
+            for p in turn:
+                for method in args.methods:
+                    measure(p, method, args, label)
+        results = [median_rounds(p) for p in prepared]
     except KeyboardInterrupt:
         log("interrupted")
         return 130
@@ -1338,6 +1387,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"failed: {exc}")
         return 1
     finally:
+        for p in prepared:
+            p.server.stop()
         if args.keep_tmp:
             log(f"kept {tmp}")
         else:
@@ -1357,6 +1408,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "procs": args.procs,
+        "rounds": args.rounds,
         "window_per_proc": args.window,
         "freeradius_threads": args.freeradius_threads,
         "freeradius_cache": args.freeradius_cache,
