@@ -814,6 +814,11 @@ def nac_server(tmp: Path, certs: Certs, args: argparse.Namespace, workers: int) 
         "NAC_EAP_SERVER_KEY": str(certs.server_key),
         "NAC_EAP_TLS_MIN_VERSION": args.tls,
         "NAC_EAP_TLS_MAX_VERSION": args.tls,
+        # only RADIUS: the servers of one run are up side by side and would share these ports
+        "NAC_TACACS_PORT": "0",
+        "NAC_TACACS_TLS_PORT": "0",
+        "NAC_WEB_PORT": "0",
+        "NAC_DHCP_PORT": "0",
     }
     audit_db = root / "nacdata" / "nac.db" if "{data_dir}" in args.nac_cmd else None
     return EapServer(
