@@ -18,7 +18,7 @@ from typing import Literal
 
 from nac.core.secrets import SecretBox
 from nac.db.crud import endpoint_changes, get_config_version, load_runtime_config
-from nac.db.engine import Database
+from nac.db.engine import Database, StateProbe
 from nac.db.runtime import RuntimeConfig, RuntimeEndpoint
 from policy.compile import compile_policy
 from policy.model import EndpointInfo, NasInfo
@@ -265,6 +265,7 @@ class SnapshotStore:
         endpoint_interval: float = 0.1,
     ) -> None:
         self._db = db
+        self._probe = StateProbe(db)
         self._box = box
         self._poll_interval = poll_interval
         self._endpoint_interval = min(endpoint_interval, poll_interval)
@@ -338,24 +339,36 @@ class SnapshotStore:
         return count
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll the configuration version every ``poll_interval`` and the endpoint state
-        sequence every ``endpoint_interval`` (a one-row read; rows only when it moved)."""
+        """Every ``endpoint_interval``, read the configuration version and the endpoint state
+        sequence (one row, ``StateProbe``); reload the configuration when its version moved
+        (at most every ``poll_interval``), fetch endpoint rows only when the sequence moved."""
         loop = asyncio.get_running_loop()
         next_config = loop.time() + self._poll_interval
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._endpoint_interval)
-            if stop.is_set():
-                return
-            try:
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._endpoint_interval)
+                if stop.is_set():
+                    return
+                try:
+                    await self._poll(loop.time() >= next_config)
+                except Exception as exc:
+                    log.warning("configuration poll failed: %s", exc)
                 if loop.time() >= next_config:
                     next_config = loop.time() + self._poll_interval
-                    if await self.reload_if_changed():
-                        continue  # a fresh snapshot holds every endpoint as of its read
-                await self.apply_endpoint_changes()
-            except Exception as exc:
-                log.warning("configuration poll failed: %s", exc)
-            self._publish()
+                self._publish()
+        finally:
+            self._probe.close()
+
+    async def _poll(self, config_due: bool) -> None:
+        version, seq = await self._probe.read()
+        current = self.current
+        if config_due and (current is None or version != current.version):
+            if await self.reload_if_changed():
+                return  # a fresh snapshot holds every endpoint as of its read
+            current = self.current
+        if current is not None and seq > current.endpoint_seq:
+            await self.apply_endpoint_changes()
 
     def _publish(self) -> None:
         if self.published is not None and self.current is not None:

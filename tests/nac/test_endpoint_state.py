@@ -82,3 +82,78 @@ async def test_state_changes_patch_the_snapshot(database: Database, box: SecretB
     assert fresh is not None and fresh is not snap
     assert fresh.endpoints["00:11:22:33:44:55"].posture_state == "non_compliant"
     assert fresh.endpoint_seq == snap.endpoint_seq
+
+
+async def test_state_probe_reads_version_and_sequence(database: Database) -> None:
+    from nac.db.engine import StateProbe
+
+    db = database
+    probe = StateProbe(db)
+    try:
+        version, seq = await probe.read()
+        async with db.session() as s:
+            await crud.create_endpoint(s, endpoint=EndpointCreate(mac="00:11:22:33:44:77"))
+            await crud.set_endpoint_state(s, mac="00:11:22:33:44:77", profile="printer")
+        moved = await probe.read()
+        assert moved[0] > version  # creating an endpoint is a configuration change
+        assert moved[1] > seq  # its state change took the next sequence number
+        if db.dialect == "sqlite":
+            assert probe._conn is not None  # read directly, not through the pool
+    finally:
+        probe.close()
+
+
+async def test_state_probe_falls_back_when_the_direct_read_fails(database: Database) -> None:
+    import sqlite3
+
+    from nac.db.engine import StateProbe
+
+    db = database
+    probe = StateProbe(db)
+    expected = await probe.read()
+    if db.dialect != "sqlite":  # the direct read is SQLite's: elsewhere only the pool is used
+        assert probe._path is None and probe._conn is None
+        return
+
+    class Broken:
+        def execute(self, *_: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    probe._conn = Broken()  # type: ignore[assignment]
+    assert await probe.read() == expected  # answered through the pool
+    assert probe._conn is None  # and the direct connection is made afresh next time
+    probe.close()
+
+
+async def test_run_follows_changes_through_the_probe(database: Database, box: SecretBox) -> None:
+    import asyncio
+
+    db = database
+    store = SnapshotStore(db=db, box=box, poll_interval=0.05, endpoint_interval=0.02)
+    snap = await store.load()
+    stop = asyncio.Event()
+    task = asyncio.create_task(store.run(stop))
+    try:
+        async with db.session() as s:
+            await crud.create_endpoint(s, endpoint=EndpointCreate(mac="00:11:22:33:44:88"))
+        for _ in range(200):
+            if store.current is not snap:
+                break
+            await asyncio.sleep(0.01)
+        assert store.current is not snap  # the version moved: reloaded
+        assert store.current is not None
+        fresh = store.current
+        async with db.session() as s:
+            await crud.set_endpoint_state(s, mac="00:11:22:33:44:88", blocked=True)
+        for _ in range(200):
+            if fresh.endpoints["00:11:22:33:44:88"].blocked:
+                break
+            await asyncio.sleep(0.01)
+        assert store.current is fresh  # patched in place
+        assert fresh.endpoints["00:11:22:33:44:88"].blocked
+    finally:
+        stop.set()
+        await task
