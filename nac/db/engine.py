@@ -142,8 +142,10 @@ class StateProbe:
         conn = self._conn
         if conn is None:
             assert self._path is not None
+            # timeout 0: never sleep in SQLite's busy handler here (this runs in the event
+            # loop); a busy database is read through the pool instead
             conn = sqlite3.connect(
-                f"file:{self._path}?mode=ro", uri=True, isolation_level=None, timeout=0.05
+                f"file:{self._path}?mode=ro", uri=True, isolation_level=None, timeout=0
             )
             self._conn = conn
         # fetchall: the statement runs to its end, so no read transaction stays open (an open
