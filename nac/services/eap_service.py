@@ -148,12 +148,17 @@ class EapService:
         crls = self._crls.refresh() if self._crls is not None else ()
         waiting = self._pending.get(chain)
         if waiting is not None:
-            taken, checked_crls, result = waiting.pop(0)
-            self._pending_count -= 1
+            horizon = self._monotonic() - _RECHECK_WITHIN_S
+            found: CertificateResult | None = None
+            while waiting and found is None:  # the oldest first; stale ones are dropped
+                taken, checked_crls, result = waiting.pop(0)
+                self._pending_count -= 1
+                if checked_crls is crls and taken >= horizon:
+                    found = result
             if not waiting:
                 del self._pending[chain]
-            if checked_crls is crls and self._monotonic() - taken < _RECHECK_WITHIN_S:
-                return result
+            if found is not None:
+                return found
         return self._check(chain, crls)
 
     def _check(

@@ -96,3 +96,17 @@ def test_abandoned_checks_are_bounded(setup: Any, monkeypatch: pytest.MonkeyPatc
     for _ in range(10):  # conversations that never finish
         eap._early_check(chain)
     assert eap._pending_count == len(eap._pending[chain]) <= 4
+
+
+def test_an_abandoned_check_does_not_hide_a_fresh_one(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eap, _pki, chain, calls = setup
+    clock = [1000.0]
+    monkeypatch.setattr(eap, "_monotonic", lambda: clock[0])
+    assert eap._early_check(chain) is None  # a conversation that never finishes
+    clock[0] += 60
+    assert eap._early_check(chain) is None  # a later one with the same certificate
+    assert eap.verify(chain).ok
+    assert len(calls) == 2  # the later check served; the stale one was dropped
+    assert eap._pending_count == 0 and not eap._pending
