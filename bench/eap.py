@@ -1130,7 +1130,7 @@ class Prepared:
     server: EapServer
     cfgs: dict[str, PeerConfig]
     checks: dict[str, dict[str, Any]]
-    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[str, list[dict[str, Any]]]
 
 
 def prepare_server(

@@ -1523,12 +1523,11 @@ class PeerRevocation:
     ``ssl`` already verified against the CA (TACACS+ over TLS): `CrlCache` re-reads the file
     when it changes, so ``nac pki revoke`` takes effect on the next connection, no restart."""
 
-    __slots__ = ("_cache", "_checked", "_trusted")
+    __slots__ = ("_cache", "_trusted")
 
     def __init__(self, crl_path: Path, trusted: Sequence[x509.Certificate]) -> None:
         self._cache = CrlCache(crl_path)
         self._trusted = tuple(trusted)
-        self._checked: dict[int, x509.Certificate | None] = {}  # id(crl) -> its signer
 
     def __call__(self, peer: Mapping[str, Any]) -> str | None:
         """Why the certificate is revoked, in words; None when it is not."""
@@ -1536,16 +1535,8 @@ class PeerRevocation:
             serial = int(str(peer.get("serialNumber", "")), 16)
         except ValueError:
             return "certificate without a serial number"
-        crls = self._cache.refresh()
-        if len(self._checked) > 64:
-            self._checked.clear()
-        for crl in crls:
-            if id(crl) not in self._checked:
-                self._checked[id(crl)] = next(
-                    (ca for ca in self._trusted if _crl_signed_by(crl, ca)), None
-                )
-            signer = self._checked[id(crl)]
-            if signer is None:
+        for crl in self._cache.refresh():
+            if not any(_crl_signed_by(crl, ca) for ca in self._trusted):
                 continue  # not signed by a trusted CA: ignored, as verify_client_chain does
             entry = crl.get_revoked_certificate_by_serial_number(serial)
             if entry is not None:

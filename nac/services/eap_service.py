@@ -53,7 +53,8 @@ _VERSIONS = {"1.2": TlsVersion.TLSv1_2, "1.3": TlsVersion.TLSv1_3}
 # trips later: the first result is kept that long for that one use, never across
 # conversations, and only while the CRL it was taken against is still the current one.
 _RECHECK_WITHIN_S = 5.0
-_MAX_PENDING_CHECKS = 4096
+_MAX_PENDING_CHAINS = 4096
+_MAX_PENDING_PER_CHAIN = 256
 _PendingCheck = tuple[float, tuple[x509.CertificateRevocationList, ...], "CertificateResult"]
 
 
@@ -104,7 +105,6 @@ class EapService:
         # CRLs it was checked against, result): see _RECHECK_WITHIN_S. A list, as several
         # conversations may present the same certificate at once.
         self._pending: dict[tuple[x509.Certificate, ...], list[_PendingCheck]] = {}
-        self._pending_count = 0
         methods = tuple(METHOD_TYPES[m] for m in settings.eap_methods.split(","))
         tls = TlsServerConfig(
             certificate_chain=Path(paths.server_cert),
@@ -152,7 +152,6 @@ class EapService:
             found: CertificateResult | None = None
             while waiting and found is None:  # the oldest first; stale ones are dropped
                 taken, checked_crls, result = waiting.pop(0)
-                self._pending_count -= 1
                 if checked_crls is crls and taken >= horizon:
                     found = result
             if not waiting:
@@ -189,22 +188,21 @@ class EapService:
         crls = self._crls.refresh() if self._crls is not None else ()
         result = self._check(chain, crls)
         if result.ok:  # a refusal ends the conversation here: nothing to keep
-            if self._pending_count >= _MAX_PENDING_CHECKS:
-                self._expire_pending()
-            self._pending.setdefault(chain, []).append((self._monotonic(), crls, result))
-            self._pending_count += 1
+            waiting = self._pending.get(chain)
+            if waiting is None:
+                if len(self._pending) >= _MAX_PENDING_CHAINS:
+                    self._expire_pending()
+                waiting = self._pending[chain] = []
+            elif len(waiting) >= _MAX_PENDING_PER_CHAIN:
+                del waiting[0]
+            waiting.append((self._monotonic(), crls, result))
         return None if result.ok else result.reason
 
     def _expire_pending(self) -> None:
         # Conversations that died after their check (peer gone) leave entries behind: drop
-        # the stale ones, and if that is not enough, the oldest chains'.
+        # the chains whose newest entry is stale, and if that is not enough, the oldest chain.
         horizon = self._monotonic() - _RECHECK_WITHIN_S
-        for chain, waiting in list(self._pending.items()):
-            fresh = [entry for entry in waiting if entry[0] >= horizon]
-            self._pending_count -= len(waiting) - len(fresh)
-            if fresh:
-                self._pending[chain] = fresh
-            else:
-                del self._pending[chain]
-        while self._pending_count >= _MAX_PENDING_CHECKS:
-            self._pending_count -= len(self._pending.pop(next(iter(self._pending))))
+        for chain in [c for c, waiting in self._pending.items() if waiting[-1][0] < horizon]:
+            del self._pending[chain]
+        if len(self._pending) >= _MAX_PENDING_CHAINS:
+            del self._pending[next(iter(self._pending))]

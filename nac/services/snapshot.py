@@ -299,9 +299,11 @@ class SnapshotStore:
         )
         return snapshot
 
-    async def reload_if_changed(self) -> bool:
-        async with self._db.session() as session:
-            version = await get_config_version(session)
+    async def reload_if_changed(self, version: int | None = None) -> bool:
+        """Load the configuration when its version moved; ``version`` when already read."""
+        if version is None:
+            async with self._db.session() as session:
+                version = await get_config_version(session)
         if self.current is not None and version == self.current.version:
             return False
         if version == self._failed_version:
@@ -364,7 +366,7 @@ class SnapshotStore:
         version, seq = await self._probe.read()
         current = self.current
         if config_due and (current is None or version != current.version):
-            if await self.reload_if_changed():
+            if await self.reload_if_changed(version):
                 return  # a fresh snapshot holds every endpoint as of its read
             current = self.current
         if current is not None and seq > current.endpoint_seq:

@@ -87,15 +87,20 @@ def test_concurrent_conversations_with_one_certificate(setup: Any) -> None:
     for _ in range(3):
         assert eap.verify(chain).ok
     assert len(calls) == 3
-    assert not eap._pending and eap._pending_count == 0
+    assert not eap._pending
 
 
 def test_abandoned_checks_are_bounded(setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    eap, _pki, chain, _calls = setup
-    monkeypatch.setattr(eap_service, "_MAX_PENDING_CHECKS", 4)
+    eap, pki, chain, _calls = setup
+    monkeypatch.setattr(eap_service, "_MAX_PENDING_PER_CHAIN", 4)
+    monkeypatch.setattr(eap_service, "_MAX_PENDING_CHAINS", 2)
     for _ in range(10):  # conversations that never finish
         eap._early_check(chain)
-    assert eap._pending_count == len(eap._pending[chain]) <= 4
+    assert len(eap._pending[chain]) <= 4
+    for name in ("bob", "carol"):  # other certificates: the oldest chain makes room
+        other = pki.issue(name, out_dir=pki.directory.parent / "out", p12_password=b"pw")
+        eap._early_check((other.certificate,))
+    assert len(eap._pending) <= 2
 
 
 def test_an_abandoned_check_does_not_hide_a_fresh_one(
@@ -109,4 +114,4 @@ def test_an_abandoned_check_does_not_hide_a_fresh_one(
     assert eap._early_check(chain) is None  # a later one with the same certificate
     assert eap.verify(chain).ok
     assert len(calls) == 2  # the later check served; the stale one was dropped
-    assert eap._pending_count == 0 and not eap._pending
+    assert not eap._pending
