@@ -72,15 +72,28 @@ def agent(
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
+def agent_with_cert(
+    server: NacServer,
+    server_name: str,
+    tmp: Path,
+    cert: Path,
+    key: Path,
+    ca: Path,
+    *,
+    mac: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``nac-agent report`` authenticated by a client certificate."""
+    tls = ("--cert", str(cert), "--key", str(key), "--ca", str(ca))
+    return agent(server, server_name, tmp, *tls, mac=mac)
+
+
 def test_a_certificate_for_the_endpoint_reports_its_posture(
     server: NacServer, ca_file: Path, server_name: str, tmp_path: Path
 ) -> None:
     cert, key = issue(server, DEMO_ENDPOINT_MAC, tmp_path / "own")
     subject = x509.load_pem_x509_certificate(cert.read_bytes()).subject.rfc4514_string()
     assert subject == "CN=00-11-22-33-44-55"
-    res = agent(
-        server, server_name, tmp_path, "--cert", str(cert), "--key", str(key), "--ca", str(ca_file)
-    )
+    res = agent_with_cert(server, server_name, tmp_path, cert, key, ca_file)
     assert res.returncode == 0, res.stderr
     answer = json.loads(res.stdout)
     assert answer["mac"] == DEMO_ENDPOINT_MAC
@@ -90,27 +103,14 @@ def test_a_certificate_for_the_endpoint_reports_its_posture(
     assert "non_compliant  score 80  (by certificate)" in history, history
 
     # The same certificate for a report about another endpoint: 403, the MACs named.
-    other = agent(
-        server,
-        server_name,
-        tmp_path,
-        "--cert",
-        str(cert),
-        "--key",
-        str(key),
-        "--ca",
-        str(ca_file),
-        mac=OTHER,
-    )
+    other = agent_with_cert(server, server_name, tmp_path, cert, key, ca_file, mac=OTHER)
     assert other.returncode == 1
     assert "HTTP 403" in other.stderr
     assert f"issued for {DEMO_ENDPOINT_MAC}, not for {OTHER}" in other.stderr
 
     # Revoked: refused at the next report, without a restart, in words.
     server.cli("pki", "revoke", DEMO_ENDPOINT_MAC)
-    revoked = agent(
-        server, server_name, tmp_path, "--cert", str(cert), "--key", str(key), "--ca", str(ca_file)
-    )
+    revoked = agent_with_cert(server, server_name, tmp_path, cert, key, ca_file)
     assert revoked.returncode == 1
     assert "HTTP 401" in revoked.stderr and "certificate revoked (serial 0x" in revoked.stderr
 
@@ -119,18 +119,7 @@ def test_a_certificate_for_another_mac_is_refused(
     server: NacServer, ca_file: Path, server_name: str, tmp_path: Path
 ) -> None:
     cert, key = issue(server, OTHER, tmp_path / "other")
-    res = agent(
-        server,
-        server_name,
-        tmp_path,
-        "--cert",
-        str(cert),
-        "--key",
-        str(key),
-        "--ca",
-        str(ca_file),
-        mac=DEMO_ENDPOINT_MAC,
-    )
+    res = agent_with_cert(server, server_name, tmp_path, cert, key, ca_file, mac=DEMO_ENDPOINT_MAC)
     assert res.returncode == 1
     assert "HTTP 403" in res.stderr and f"certificate was issued for {OTHER}" in res.stderr
 
@@ -160,9 +149,7 @@ def test_a_certificate_of_a_foreign_ca_fails_the_handshake(
     foreign.init(common_name="Someone else's CA", server_names=["elsewhere.example"])
     issued = foreign.issue("00-11-22-33-44-55", out_dir=tmp_path / "foreign", p12_password=b"pw")
     cert, key = issued.cert_path, issued.key_path
-    res = agent(
-        server, server_name, tmp_path, "--cert", str(cert), "--key", str(key), "--ca", str(ca_file)
-    )
+    res = agent_with_cert(server, server_name, tmp_path, cert, key, ca_file)
     assert res.returncode == 1
     assert "refused the --cert certificate in the TLS handshake" in res.stderr or (
         "the server does not trust the CA of --cert" in res.stderr
@@ -179,16 +166,13 @@ def test_an_expired_certificate_gets_401_in_words(
     issued = pki.issue(
         "aa-bb-cc-00-77-01", out_dir=tmp_path / "old", p12_password=b"pw", days=1, now=past
     )
-    res = agent(
+    res = agent_with_cert(
         server,
         server_name,
         tmp_path,
-        "--cert",
-        str(issued.cert_path),
-        "--key",
-        str(issued.key_path),
-        "--ca",
-        str(ca_file),
+        issued.cert_path,
+        issued.key_path,
+        ca_file,
     )
     assert res.returncode == 1
     day = (past + timedelta(days=1)).strftime("%Y-%m-%d")
