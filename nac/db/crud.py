@@ -633,12 +633,14 @@ async def set_endpoint_state(
         raise ValueError(f"not endpoint state: {', '.join(sorted(unknown))}")
     mac = normalize_mac(mac)
     async with _write(session):
+        # The sequence first: its UPDATE takes SQLite's write lock before anything is read
+        # (a transaction that read first could not become a writer once the audit writer had
+        # committed since: "database is locked" at once, SQLITE_BUSY_SNAPSHOT), and the row's
+        # changes below then go out as one UPDATE (or INSERT) with the flush at the end.
+        seq = await next_endpoint_seq(session)
         row = loaded if loaded is not None else await _endpoint_by_mac(session, mac)
         if row is None and not create:
             raise NotFoundError(f"endpoint {mac} does not exist")
-        # The sequence first: its UPDATE autoflushes, and the row's changes below then go
-        # out as one UPDATE (or INSERT) with the flush at the end.
-        seq = await next_endpoint_seq(session)
         if row is None:
             row = Endpoint(mac=mac, registered=False)
             session.add(row)

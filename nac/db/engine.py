@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -105,55 +104,25 @@ def describe_db_error(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-_STATE_SQL = "SELECT version, endpoint_seq FROM config_state WHERE id = 1"
+_STATE_SQL = text("SELECT version, endpoint_seq FROM config_state WHERE id = 1")
 
 
 class StateProbe:
     """The configuration version and the endpoint state sequence, read in one statement.
 
-    Every worker reads them ten times a second to notice changes, so the read is made cheap:
-    on a SQLite file, a plain read-only sqlite3 connection in autocommit mode, queried in the
-    event loop (a one-row primary-key read under WAL, which never waits for a writer: tens of
-    microseconds, where an ORM session and its thread hop cost about a millisecond of CPU);
-    elsewhere, one statement on a pooled connection. Any failure of the direct read (the file
-    busy, replaced, not yet migrated) falls back to the pooled connection for that read.
+    Every worker reads them ten times a second to notice changes: one statement on a pooled
+    connection, without an ORM session. (A direct read-only sqlite3 connection in the event
+    loop was tried: under load it made other processes' writes fail with "database is
+    locked".)
     """
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._path: str | None = None
-        if db.dialect == "sqlite":
-            database = make_url(db.sync_url).database
-            if database and database != ":memory:" and not database.startswith("file:"):
-                self._path = database
-        self._conn: sqlite3.Connection | None = None
 
     async def read(self) -> tuple[int, int]:
-        if self._path is not None:
-            try:
-                return self._read_direct()
-            except sqlite3.Error:
-                self.close()
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(text(_STATE_SQL))).first()
+            row = (await conn.execute(_STATE_SQL)).first()
         return (int(row[0] or 0), int(row[1] or 0)) if row is not None else (0, 0)
 
-    def _read_direct(self) -> tuple[int, int]:
-        conn = self._conn
-        if conn is None:
-            assert self._path is not None
-            # timeout 0: never sleep in SQLite's busy handler here (this runs in the event
-            # loop); a busy database is read through the pool instead
-            conn = sqlite3.connect(
-                f"file:{self._path}?mode=ro", uri=True, isolation_level=None, timeout=0
-            )
-            self._conn = conn
-        # fetchall: the statement runs to its end, so no read transaction stays open (an open
-        # one would pin the WAL and hold back checkpoints)
-        rows = conn.execute(_STATE_SQL).fetchall()
-        return (int(rows[0][0] or 0), int(rows[0][1] or 0)) if rows else (0, 0)
-
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Nothing held between reads (kept for the poller's shutdown)."""

@@ -21,7 +21,7 @@ import os
 import pickle
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -179,6 +179,36 @@ class AuditInserter:
                 connection.exec_driver_sql(self._words_sql, words)
 
 
+@contextlib.contextmanager
+def holding_the_write_lock() -> Iterator[None]:
+    """Run at normal priority (nice 10) while a transaction is open, SCHED_IDLE again after.
+
+    The writer reads and decodes at SCHED_IDLE so packets come first, but a transaction holds
+    SQLite's one write lock: starved of CPU while holding it (two busy cores are enough), it
+    made other processes' writes wait out their busy timeout ("database is locked").
+    """
+    idle = _scheduler() == getattr(os, "SCHED_IDLE", None)
+    if idle:
+        _set_scheduler(os.SCHED_OTHER)
+    try:
+        yield
+    finally:
+        if idle:
+            _set_scheduler(os.SCHED_IDLE)
+
+
+def _scheduler() -> int | None:
+    try:
+        return os.sched_getscheduler(0)
+    except (OSError, AttributeError):
+        return None
+
+
+def _set_scheduler(policy: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+
+
 def writer_main(conns: list[Connection], settings: Settings) -> None:  # pragma: no cover
     """Entry point of the writer process (covered by the interop tests, in a subprocess).
     Reads every pipe until all of them are closed, inserting in batches."""
@@ -220,7 +250,8 @@ def writer_main(conns: list[Connection], settings: Settings) -> None:  # pragma:
         if not pending:
             continue
         try:
-            inserter.insert(pending)
+            with holding_the_write_lock():
+                inserter.insert(pending)
         except Exception as exc:
             failures += 1
             log.error("audit insert of %d records failed (%d): %s", len(pending), failures, exc)

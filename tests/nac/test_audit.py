@@ -104,3 +104,20 @@ async def test_words_items_through_the_writer_inserter(
     assert row.ts == T0 and row.request_raw is None and row.context is None
     assert row.request == {"service": "shell", "cmd": "reload"} and row.reply == {"status": "FAIL"}
     assert row.trace == ["authorization netops: match - user.groups contains netops"]
+
+
+def test_the_idle_writer_holds_the_write_lock_at_normal_priority() -> None:
+    # In a child: the scheduling policy is the process's own.
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from nac.services.audit_process import holding_the_write_lock\n"
+        "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+        "with holding_the_write_lock():\n"
+        "    inside = os.sched_getscheduler(0)\n"
+        "print(inside == os.SCHED_OTHER, os.sched_getscheduler(0) == os.SCHED_IDLE)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"], out.stderr

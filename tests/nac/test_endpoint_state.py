@@ -97,35 +97,8 @@ async def test_state_probe_reads_version_and_sequence(database: Database) -> Non
         moved = await probe.read()
         assert moved[0] > version  # creating an endpoint is a configuration change
         assert moved[1] > seq  # its state change took the next sequence number
-        if db.dialect == "sqlite":
-            assert probe._conn is not None  # read directly, not through the pool
     finally:
         probe.close()
-
-
-async def test_state_probe_falls_back_when_the_direct_read_fails(database: Database) -> None:
-    import sqlite3
-
-    from nac.db.engine import StateProbe
-
-    db = database
-    probe = StateProbe(db)
-    expected = await probe.read()
-    if db.dialect != "sqlite":  # the direct read is SQLite's: elsewhere only the pool is used
-        assert probe._path is None and probe._conn is None
-        return
-
-    class Broken:
-        def execute(self, *_: object) -> None:
-            raise sqlite3.OperationalError("database is locked")
-
-        def close(self) -> None:
-            pass
-
-    probe._conn = Broken()  # type: ignore[assignment]
-    assert await probe.read() == expected  # answered through the pool
-    assert probe._conn is None  # and the direct connection is made afresh next time
-    probe.close()
 
 
 async def test_run_follows_changes_through_the_probe(database: Database, box: SecretBox) -> None:
