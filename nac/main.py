@@ -33,7 +33,7 @@ from nac.core.errors import NacError, StartupError
 from nac.core.logging import setup_logging
 from nac.db import crud
 from nac.db.bootstrap import open_storage
-from nac.db.engine import Database
+from nac.db.engine import Database, StateProbe
 from nac.db.records import AccountingRecordIn, AuditRecordIn
 from nac.pki import PeerRevocation, configured_pki
 from nac.services.audit_process import PAUSE_AT, RESUME_AT, AuditPipe, AuditWriterProcess
@@ -760,6 +760,9 @@ def _listen_error(what: str, host: str, port: int, exc: OSError) -> StartupError
     return StartupError(f"cannot listen for RADIUS {what} on udp {host}:{port}: {reason}")
 
 
+_MA_SEEN_SQL = "SELECT name FROM nas_clients WHERE message_authenticator_seen"
+
+
 class _ClientSeenSync:
     """Shares per-client state through the database: when each client was last heard from,
     and whether it sends Message-Authenticator. Other workers, other nodes and earlier runs
@@ -773,6 +776,7 @@ class _ClientSeenSync:
         self._server = server
         self._pending: dict[str, float] = {}
         self._written: dict[str, tuple[float, bool]] = {}
+        self._probe = StateProbe(db)
 
     async def sync(self, *, force: bool = False) -> None:
         self._pending.update(self._service.take_clients_seen())
@@ -783,26 +787,31 @@ class _ClientSeenSync:
             written_at, written_ma = self._written.get(name, (0.0, False))
             if force or ma != written_ma or last_seen - written_at >= 30.0:
                 due.append((name, last_seen, ma))
-        async with self._db.session() as session:
-            for name, last_seen, ma in due:
-                await crud.update_client_seen(
-                    session,
-                    name=name,
-                    last_seen=datetime.fromtimestamp(last_seen, UTC),
-                    message_authenticator_seen=ma,
-                )
-                self._written[name] = (last_seen, ma)
-                del self._pending[name]
-            for client in await crud.list_clients(session):
-                if client.message_authenticator_seen:
-                    server.note_message_authenticator_seen(client.name)
+        if due:
+            async with self._db.session() as session:
+                for name, last_seen, ma in due:
+                    await crud.update_client_seen(
+                        session,
+                        name=name,
+                        last_seen=datetime.fromtimestamp(last_seen, UTC),
+                        message_authenticator_seen=ma,
+                    )
+                    self._written[name] = (last_seen, ma)
+                    del self._pending[name]
+        # The flag is sticky; read the way the snapshot poll reads (StateProbe: in the loop
+        # on SQLite, not a query on the driver's thread every second of a busy worker).
+        for (name,) in await self._probe.rows(_MA_SEEN_SQL):
+            server.note_message_authenticator_seen(str(name))
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            self._service.expire_eap(time.monotonic())  # abandoned conversations get audited
-            try:
-                await self.sync()
-            except Exception as exc:
-                log.warning("could not share client state through the database: %s", exc)
+        try:
+            while not stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                self._service.expire_eap(time.monotonic())  # abandoned conversations: audited
+                try:
+                    await self.sync()
+                except Exception as exc:
+                    log.warning("could not share client state through the database: %s", exc)
+        finally:
+            self._probe.close()

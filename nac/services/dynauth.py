@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nac.db import crud
-from nac.db.engine import Database
+from nac.db.engine import Database, StateProbe
 from nac.db.models import AccountingSession
 from nac.db.records import AuditRecordIn
 from nac.services.audit import CONTEXT_FIELDS, AuditRenderer
@@ -246,27 +246,46 @@ class DynamicAuthorizer:
         """Re-authorize on profile changes made by any process of this node: the profiler runs
         in every worker (accounting reaches any of them), this authorizer only in worker 0, so
         the changes are read back from ``endpoint_events`` (those stamped with this node's
-        name: every node acts on its own, so no CoA is sent twice)."""
+        name: every node acts on its own, so no CoA is sent twice).
+
+        Events are only looked for when the endpoint state sequence moved (``StateProbe``, a
+        cheap read): every event is written with a state change that takes the next number,
+        so an unmoved sequence means no new event, and a busy worker is spared a query on the
+        database driver's thread twice a second."""
+        probe = StateProbe(self._db)
         async with self._db.session() as session:
             last = await crud.last_endpoint_event_id(session)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            if stop.is_set():
-                return
-            try:
-                async with self._db.session() as session:
-                    events = await crud.list_endpoint_events(session, after_id=last, limit=500)
-            except Exception as exc:
-                log.warning("reading endpoint events failed: %s", exc)
-                continue
-            for event in events:
-                last = max(last, event.id or 0)
-                detail = event.detail or {}
-                if event.kind != "profile_change" or detail.get("node", "") != self.node:
+        looked_at = -1  # the sequence when events were last read
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                if stop.is_set():
+                    return
+                try:
+                    _, seq = await probe.read()
+                    if seq == looked_at:
+                        continue
+                    # read before the events: those of every state change up to ``seq`` are
+                    # committed, so all of them are in this read (later ones move it again)
+                    async with self._db.session() as session:
+                        events = await crud.list_endpoint_events(session, after_id=last, limit=500)
+                except Exception as exc:
+                    log.warning("reading endpoint events failed: %s", exc)
                     continue
-                words = f"{detail.get('from') or '-'} -> {detail.get('to') or '-'}"
-                self.schedule("endpoint_changed", event.mac, trigger="profile", detail=words)
+                looked_at = seq if len(events) < 500 else -1  # a full page: more to read
+                for event in events:
+                    last = max(last, event.id or 0)
+                    self._follow(event)
+        finally:
+            probe.close()
+
+    def _follow(self, event: Any) -> None:
+        detail = event.detail or {}
+        if event.kind != "profile_change" or detail.get("node", "") != self.node:
+            return
+        words = f"{detail.get('from') or '-'} -> {detail.get('to') or '-'}"
+        self.schedule("endpoint_changed", event.mac, trigger="profile", detail=words)
 
     async def drain(self) -> None:
         """Wait for every scheduled trigger to finish."""

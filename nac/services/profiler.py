@@ -31,9 +31,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from nac.db import crud
-from nac.db.engine import Database
+from nac.db.engine import Database, StateProbe
 from nac.db.models import Endpoint, normalize_mac
-from nac.db.profiles import list_profile_rules
 from posture.dhcp import DhcpMessage, DhcpMessageType
 from posture.profiling import (
     Hysteresis,
@@ -53,6 +52,12 @@ ProfileCallback = Callable[[str, str | None, str | None], "Awaitable[Any] | None
 
 # DHCP messages a client sends; DHCPREQUEST decides, DISCOVER/INFORM/DECLINE/RELEASE only add
 # signals. Server messages (OFFER, ACK, NAK: op BOOTREPLY) are not the client's own words.
+_RULE_FIELDS = ("name", "signal", "match", "pattern", "profile", "weight")
+# the order of nac.db.profiles.list_profile_rules
+_RULES_SQL = (
+    f"SELECT {', '.join(_RULE_FIELDS)} FROM profile_rules "  # noqa: S608 - constants
+    "WHERE enabled ORDER BY profile, name"
+)
 _DECIDES = frozenset({DhcpMessageType.DHCPREQUEST})
 _ACCUMULATES = frozenset(
     {DhcpMessageType.DHCPDISCOVER, DhcpMessageType.DHCPINFORM, DhcpMessageType.DHCPREQUEST}
@@ -191,6 +196,8 @@ class Profiler:
         self._fixed_rules = rules is not None
         self.rules: tuple[ProfileRule, ...] = tuple(rules or ())
         self._rules_at: float | None = None
+        self._rule_rows: list[tuple[Any, ...]] | None = None
+        self._probe = StateProbe(db)
         self._pending: dict[str, _Pending] = {}
         self._known: OrderedDict[str, _Known] = OrderedDict()
         self._wake = asyncio.Event()
@@ -250,21 +257,17 @@ class Profiler:
                 await asyncio.wait_for(stop.wait(), timeout=self._tick)
         with suppress(Exception):
             await self.flush(force=True)
+        self._probe.close()
 
     async def load_rules(self) -> None:
-        async with self._db.session() as session:
-            rows = await list_profile_rules(session, enabled_only=True)
-            items = [
-                {
-                    "name": r.name,
-                    "signal": r.signal,
-                    "match": r.match,
-                    "pattern": r.pattern,
-                    "profile": r.profile,
-                    "weight": r.weight,
-                }
-                for r in rows
-            ]
+        """Read the enabled rules (every ``rules_every`` seconds): one plain statement through
+        ``StateProbe`` (in the loop on SQLite, not on the driver's thread), compiled again only
+        when they changed."""
+        rows = await self._probe.rows(_RULES_SQL)
+        if rows == self._rule_rows:
+            return
+        self._rule_rows = rows
+        items = [dict(zip(_RULE_FIELDS, row, strict=True)) for row in rows]
         rules: list[ProfileRule] = []
         for item in items:  # one bad row (edited by hand) must not stop profiling
             try:

@@ -97,7 +97,44 @@ async def test_state_probe_reads_version_and_sequence(database: Database) -> Non
         moved = await probe.read()
         assert moved[0] > version  # creating an endpoint is a configuration change
         assert moved[1] > seq  # its state change took the next sequence number
+        if db.dialect == "sqlite":
+            # read in the event loop, not on the async driver's thread
+            assert probe.direct_reads == 2 and probe.pooled_reads == 0
     finally:
+        probe.close()
+
+
+async def test_state_probe_holds_no_read_transaction(database: Database) -> None:
+    """Between reads the direct SQLite connection holds no snapshot: a TRUNCATE checkpoint
+    (which must wait for every reader of the WAL) completes, and the next read sees what was
+    committed meanwhile."""
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    from nac.db.engine import StateProbe
+
+    db = database
+    if db.dialect != "sqlite":
+        pytest.skip("the direct read is SQLite's")
+    probe = StateProbe(db)
+    path = make_url(db.sync_url).database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        version, _ = await probe.read()
+        other.execute("UPDATE config_state SET version = version + 1 WHERE id = 1")
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+        assert (await probe.read())[0] == version + 1
+        assert probe.direct_reads == 2
+        # a file that cannot be read directly falls back to the pooled statement
+        probe.close()
+        probe._path = str(path) + ".missing/nac.db"
+        assert (await probe.read())[0] == version + 1
+        assert probe.pooled_reads == 1
+    finally:
+        other.close()
         probe.close()
 
 

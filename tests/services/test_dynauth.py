@@ -369,15 +369,17 @@ async def test_schedule_is_fire_and_forget_and_logs_failures(
     assert dynauth.schedule("endpoint_changed", MAC, trigger="posture") is None
 
 
-async def test_profile_changes_of_this_node_are_followed_from_the_event_log(lab: Lab) -> None:
-    """The profiler runs in every worker; worker 0's authorizer reads their profile changes
-    back from endpoint_events and acts on those of its own node only."""
-    dynauth = await lab.setup(ack)
-    stop = asyncio.Event()
-    follower = asyncio.create_task(dynauth.follow_profile_changes(stop, interval=0.05))
-    await asyncio.sleep(0.1)  # it starts after the events already stored
+async def _profile_changed_and_followed(
+    lab: Lab,
+    dynauth: DynamicAuthorizer,
+    stop: asyncio.Event,
+    follower: asyncio.Task[None],
+    nodes: tuple[str, ...],
+) -> None:
+    """Store a profile change stamped by each of ``nodes``; wait for a CoA (5 s at most),
+    then stop the follower and let every trigger finish."""
     async with lab.db.session() as session:
-        for node in ("other-node", "n1"):
+        for node in nodes:
             detail = {"from": "printer", "to": "windows-workstation", "node": node}
             await crud.set_endpoint_state(
                 session, mac=MAC, profile="windows-workstation", events=[("profile_change", detail)]
@@ -389,10 +391,40 @@ async def test_profile_changes_of_this_node_are_followed_from_the_event_log(lab:
     stop.set()
     await follower
     await dynauth.drain()
+
+
+async def test_profile_changes_of_this_node_are_followed_from_the_event_log(lab: Lab) -> None:
+    """The profiler runs in every worker; worker 0's authorizer reads their profile changes
+    back from endpoint_events and acts on those of its own node only."""
+    dynauth = await lab.setup(ack)
+    stop = asyncio.Event()
+    follower = asyncio.create_task(dynauth.follow_profile_changes(stop, interval=0.05))
+    await asyncio.sleep(0.1)  # it starts after the events already stored
+    await _profile_changed_and_followed(lab, dynauth, stop, follower, ("other-node", "n1"))
     assert lab.das is not None and len(lab.das.received) == 1  # not for the other node's event
     (row,) = await lab.audit()
     assert row.result == "ack"
     assert "trigger: profile (printer -> windows-workstation)" in row.trace
+
+
+async def test_profile_follower_reads_events_only_when_the_state_sequence_moved(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynauth = await lab.setup(ack)
+    reads: list[int] = []
+    real = crud.list_endpoint_events
+
+    async def counted(session: Any, **kw: Any) -> Any:
+        reads.append(kw["after_id"])
+        return await real(session, **kw)
+
+    monkeypatch.setattr(crud, "list_endpoint_events", counted)
+    stop = asyncio.Event()
+    follower = asyncio.create_task(dynauth.follow_profile_changes(stop, interval=0.02))
+    await asyncio.sleep(0.4)  # ~20 polls, nothing changed
+    assert len(reads) == 1  # the first poll only
+    await _profile_changed_and_followed(lab, dynauth, stop, follower, ("n1",))
+    assert len(reads) == 2 and lab.das is not None and len(lab.das.received) == 1
 
 
 async def test_endpoint_triggers_wait_for_every_worker_not_a_fixed_delay(lab: Lab) -> None:

@@ -222,6 +222,28 @@ async def test_rules_seed_and_crud(database: Database) -> None:
     profiler = Profiler(db=database, clock=Clock())
     await profiler.load_rules()
     assert "axis-oui" not in {r.name for r in profiler.rules}
+    compiled = profiler.rules
+    await profiler.load_rules()
+    assert profiler.rules is compiled  # unchanged rows: nothing compiled again
+    async with database.session() as session:
+        await add_profile_rule(
+            session,
+            name="zebra-2",
+            signal="hostname",
+            match="prefix",
+            pattern="ZBR",
+            profile="printer",
+            weight=40,
+        )
+    await profiler.load_rules()
+    assert "zebra-2" in {r.name for r in profiler.rules}
+    async with database.session() as session:
+        await delete_profile_rule(session, name="hikvision-oui")
+    await profiler.load_rules()
+    names = {r.name for r in profiler.rules}
+    assert "hikvision-oui" not in names and "zebra-2" in names
+    if database.dialect == "sqlite":
+        assert profiler._probe.direct_reads == 4 and profiler._probe.pooled_reads == 0
 
 
 def test_oui_vendor_offline_and_randomized() -> None:
