@@ -105,36 +105,42 @@ async def test_state_probe_reads_version_and_sequence(database: Database) -> Non
 
 
 async def test_state_probe_holds_no_read_transaction(database: Database) -> None:
-    """Between reads the direct SQLite connection holds no snapshot: a TRUNCATE checkpoint
+    """On SQLite the direct connection holds no snapshot between reads: a TRUNCATE checkpoint
     (which must wait for every reader of the WAL) completes, and the next read sees what was
-    committed meanwhile."""
+    committed meanwhile; a file it cannot open falls back to the pooled statement. On
+    PostgreSQL every read is the pooled statement and sees each commit."""
     import sqlite3
 
-    from sqlalchemy import make_url
+    from sqlalchemy import make_url, text
 
     from nac.db.engine import StateProbe
 
     db = database
-    if db.dialect != "sqlite":
-        pytest.skip("the direct read is SQLite's")
     probe = StateProbe(db)
-    path = make_url(db.sync_url).database
-    assert path
-    other = sqlite3.connect(path, isolation_level=None)
     try:
         version, _ = await probe.read()
-        other.execute("UPDATE config_state SET version = version + 1 WHERE id = 1")
-        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if db.dialect != "sqlite":
+            async with db.engine.begin() as conn:
+                await conn.execute(text("UPDATE config_state SET version = version + 1"))
+            assert (await probe.read())[0] == version + 1
+            assert probe.pooled_reads == 2 and probe.direct_reads == 0
+            return
+        path = make_url(db.sync_url).database
+        assert path
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("UPDATE config_state SET version = version + 1 WHERE id = 1")
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            other.close()
         assert busy == 0
         assert (await probe.read())[0] == version + 1
         assert probe.direct_reads == 2
-        # a file that cannot be read directly falls back to the pooled statement
         probe.close()
         probe._path = str(path) + ".missing/nac.db"
         assert (await probe.read())[0] == version + 1
         assert probe.pooled_reads == 1
     finally:
-        other.close()
         probe.close()
 
 
