@@ -251,3 +251,48 @@ def test_reuseport_group_spreads_by_request_authenticator() -> None:
         client.close()
         for s in socks:
             s.close()
+
+
+class _RecordingTransport:
+    """The part of a datagram transport RadiusProtocol uses; records what is sent when."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, object]] = []
+        self.closed = False
+
+    def sendto(self, data: bytes, addr: object) -> None:
+        self.sent.append((data, addr))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_answers_to_datagrams_read_together_leave_together() -> None:
+    """Replies to the datagrams of one read burst are queued and sent back to back after the
+    burst (one wake-up of the peer, not one per reply), in order; a lone request is answered
+    within the same loop iteration; close() sends what is queued before closing."""
+    server = make_server()
+    proto = RadiusProtocol(server, check_password)
+    transport = _RecordingTransport()
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    peer = ("127.0.0.1", 40000)
+    for ident in (1, 2, 3):
+        proto.datagram_received(pap_request(ident), peer)
+    assert transport.sent == []  # still handling the burst
+    await asyncio.sleep(0)
+    assert [decode_packet(d).identifier for d, _ in transport.sent] == [1, 2, 3]
+    assert all(addr == peer for _, addr in transport.sent)
+
+    proto.datagram_received(pap_request(4), peer)
+    await asyncio.sleep(0)
+    assert len(transport.sent) == 4
+
+    proto.datagram_received(pap_request(5), peer)
+    assert len(transport.sent) == 4
+    proto.connection_lost(None)
+    await proto.close()
+    assert [decode_packet(d).identifier for d, _ in transport.sent][-1] == 5
+    assert transport.closed
