@@ -111,6 +111,8 @@ class TacacsListener:
         self.handler_errors = 0
         self._sweeper: asyncio.Task[None] | None = None
         self.server: asyncio.Server | None = None
+        # Connections with answers queued in this loop iteration (see TacacsProtocol._write).
+        self._dirty: list[TacacsProtocol] = []
 
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -172,6 +174,20 @@ class TacacsListener:
                 protocol.transport.resume_reading()
         self.paused.clear()
 
+    def queued(self, protocol: TacacsProtocol) -> None:
+        """``protocol`` has answers queued: send them once this loop iteration's reads are
+        handled (all connections read together answer back to back: a device or load
+        generator asleep in its poll is woken once for the lot, not once per answer)."""
+        dirty = self._dirty
+        if not dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        dirty.append(protocol)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for protocol in dirty:
+            protocol.flush()
+
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -184,7 +200,7 @@ class TacacsListener:
 class TacacsProtocol(asyncio.Protocol):
     """One TCP (or TLS) connection."""
 
-    __slots__ = ("_device_name", "_loop", "link", "listener", "tasks", "transport")
+    __slots__ = ("_device_name", "_loop", "_outbox", "link", "listener", "tasks", "transport")
 
     def __init__(self, listener: TacacsListener) -> None:
         self.listener = listener
@@ -192,6 +208,7 @@ class TacacsProtocol(asyncio.Protocol):
         self.tasks: set[asyncio.Task[None]] = set()
         self.transport: asyncio.Transport | None = None
         self._device_name: str | None = None
+        self._outbox: list[bytes] = []
 
     # -- asyncio callbacks ----------------------------------------------------------------
 
@@ -285,8 +302,19 @@ class TacacsProtocol(asyncio.Protocol):
     # -- helpers --------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()  # flushes what is buffered first
+
+    def flush(self) -> None:
+        """Hand what is queued to the transport."""
+        outbox = self._outbox
+        if not outbox:
+            return
+        self._outbox = []
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
 
     def tick(self, now: float) -> None:
         """Called by the listener's sweep: expire silent sessions and an idle connection."""
@@ -306,8 +334,11 @@ class TacacsProtocol(asyncio.Protocol):
             self.close()
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        if self.transport is None or self.transport.is_closing():
+            return
+        if not self._outbox:
+            self.listener.queued(self)
+        self._outbox.append(data)
 
     def _answer(self, link: Link, event: Event) -> None:
         try:

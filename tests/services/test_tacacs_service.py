@@ -286,3 +286,73 @@ async def test_connections_per_device_are_bounded(served: Served) -> None:
     assert served.listener.counters.get("refused_device_limit") == 1
     for c in held:
         c.close()
+
+
+class _Transport:
+    """What TacacsProtocol uses of a TCP transport; records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def set_write_buffer_limits(self, high: int) -> None:
+        pass
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def _replies(data: bytes) -> list[Any]:
+    out = []
+    while data:
+        header = pull_header(data[:12])
+        out.append(decode_packet(data[: 12 + header.length], KEY)[1])
+        data = data[12 + header.length :]
+    return out
+
+
+async def test_answers_of_one_loop_iteration_are_written_together(served: Served) -> None:
+    """Answers made while one iteration's reads are handled go to the transports after
+    them, back to back; a connection that closes after its answer (one session per
+    connection) writes it before closing."""
+    single = int(HeaderFlag.SINGLE_CONNECT)
+    protocols = [served.listener() for _ in range(3)]
+    transports = [_Transport() for _ in protocols]
+    for protocol, transport in zip(protocols, transports, strict=True):
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+    pap = _pap("admin", "admin-pass")
+    protocols[0].data_received(
+        encode_packet(pap, version=0xC1, seq_no=1, session_id=_sid(), key=KEY, flags=single)
+    )
+    author = _author("ops", "service=shell", "cmd=show", "cmd-arg=running-config")
+    protocols[1].data_received(
+        encode_packet(author, version=0xC0, seq_no=1, session_id=_sid(), key=KEY, flags=single)
+    )
+    wrong = _pap("admin", "wrong")
+    protocols[2].data_received(
+        encode_packet(wrong, version=0xC1, seq_no=1, session_id=_sid(), key=KEY)
+    )
+    # nothing written while reads are being handled, but for the connection that closed
+    assert transports[0].writes == [] and transports[1].writes == []
+    assert len(transports[2].writes) == 1 and transports[2].closed
+    assert _replies(transports[2].writes[0])[0].status == AuthenStatus.FAIL
+    await asyncio.sleep(0)
+    assert [len(t.writes) for t in transports] == [1, 1, 1]
+    assert _replies(transports[0].writes[0])[0].status == AuthenStatus.PASS
+    assert _replies(transports[1].writes[0])[0].status == AuthorStatus.PASS_ADD
+    assert not transports[0].closed and not transports[1].closed  # single-connect: kept
+    for protocol in protocols:
+        protocol.connection_lost(None)
