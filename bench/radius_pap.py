@@ -535,6 +535,38 @@ def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median peak rate (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda r: r["peak"]["rate_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def print_rounds(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Every round's peak rate and half-peak p99 per server, and each nac's ratio to the
+    FreeRADIUS run of the same round (the two ran minutes apart, on the same machine)."""
+    out: dict[str, Any] = {}
+    print("every round (peak req/s, p99 at half-peak ms):")
+    for name, runs in rounds.items():
+        cells = ", ".join(
+            f"{r['peak']['rate_per_s']:.0f} ({r['half_peak']['p99_ms']:.1f})" for r in runs
+        )
+        met = sum(1 for r in runs if 0 <= r["half_peak"]["p99_ms"] < P99_BAR_MS)
+        print(f"  {name:<11} {cells}; p99 < {P99_BAR_MS:.0f} ms in {met} of {len(runs)}")
+        out[f"{name}_p99_ok_rounds"] = met
+    reference = rounds.get("freeradius")
+    for name in sorted(n for n in rounds if n.startswith("nac") and reference):
+        assert reference is not None
+        ratios = [
+            mine["peak"]["rate_per_s"] / ref["peak"]["rate_per_s"]
+            for mine, ref in zip(rounds[name], reference, strict=True)
+        ]
+        ok = sum(1 for x in ratios if x >= RATIO_BAR)
+        cells = ", ".join(f"{x:.2f}x" for x in ratios)
+        print(f"  ratio {name}/freeradius by round: {cells}; >= {RATIO_BAR:.2f}x in {ok}")
+        out[f"ratio_{name}_by_round"] = [round(x, 3) for x in ratios]
+    return out
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -570,8 +602,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="also time radclient sending N requests (256 in flight), for comparison",
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server this many times, rounds interleaved (each round starts one "
+        "server later); the table shows each server's median round (1)",
+    )
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
+    if not 1 <= args.rounds <= 20:
+        ap.error("--rounds: between 1 and 20")
     args.windows = [int(w) for w in args.windows.split(",") if w]
     args.nac_workers = [int(w) for w in args.nac_workers.split(",") if w]
     if not 0 < args.duration <= 600 or not 0 < args.warmup <= 60:
@@ -603,19 +644,25 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "nac":
         names = nacs
     tmp = Path(tempfile.mkdtemp(prefix="nac-bench-"))
-    results: list[dict[str, Any]] = []
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     try:
         binary = compile_radblast(tmp)
-        for name in names:
-            if name == "freeradius":
-                server = freeradius_server(tmp, args.freeradius_threads)
-            else:
-                server = nac_server(tmp, args.nac_cmd, int(name.removeprefix("nac-w")))
-            gen = Generator(binary, server.auth_port, timeout_s=args.timeout)
-            try:
-                results.append(bench_server(server, gen, args, tmp))
-            finally:
-                server.stop()
+        for n in range(args.rounds):
+            order = names[n % len(names) :] + names[: n % len(names)]
+            if args.rounds > 1:
+                log(f"round {n + 1} of {args.rounds}: {', '.join(order)}")
+            where = tmp / f"round{n + 1}" if args.rounds > 1 else tmp
+            where.mkdir(exist_ok=True)
+            for name in order:
+                if name == "freeradius":
+                    server = freeradius_server(where, args.freeradius_threads)
+                else:
+                    server = nac_server(where, args.nac_cmd, int(name.removeprefix("nac-w")))
+                gen = Generator(binary, server.auth_port, timeout_s=args.timeout)
+                try:
+                    rounds[name].append(bench_server(server, gen, args, where))
+                finally:
+                    server.stop()
     except KeyboardInterrupt:
         log("interrupted")
         return 130
@@ -628,9 +675,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    results = [median_round(runs) for runs in rounds.values()]
     print()
     print_table(results)
     summary = verdict(results)
+    if args.rounds > 1:
+        summary["rounds"] = print_rounds(rounds)
     OUT_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report = {
@@ -640,7 +690,9 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "windows": args.windows,
         "freeradius_threads": args.freeradius_threads,
+        "rounds": args.rounds,
         "results": results,
+        "every_round": rounds,
         "verdict": summary,
     }
     write_report("radius_pap", stamp, report)

@@ -156,8 +156,8 @@ class StateProbe:
         conn = self._conn
         if conn is None:
             assert self._path is not None
-            # timeout: a read blocks the event loop at most 50 ms (then the pooled read)
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.05)
+            # a busy file (rare under WAL) blocks the event loop 5 ms at most, then the pooled read
+            conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.005)
             self._conn = conn
         # fetchall runs the statement to its end: no read transaction stays open to pin the
         # WAL and hold back checkpoints
