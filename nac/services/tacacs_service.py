@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from nac.db.records import AuditRecordIn
 from nac.services.audit import DEVICE_ADMIN, TACACS_LOGIN, authn_record, words_item
@@ -82,7 +82,10 @@ def _service_name(service: int) -> str:
         return str(service)
 
 
-def _pairs(fields: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+Rows: TypeAlias = tuple[tuple[str, str], ...]
+
+
+def _pairs(fields: dict[str, Any]) -> Rows:
     """Request or reply fields as (name, value) rows, as RADIUS attributes are shown; each
     argument (``args``) its own ``arg`` row. Tuples: the audit writer memoizes their JSON."""
     out: list[tuple[str, str]] = []
@@ -92,6 +95,9 @@ def _pairs(fields: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         else:
             out.append((name, str(value)))
     return tuple(out)
+
+
+_PASS_ADD_ROWS: Rows = (("status", "PASS_ADD"),)
 
 
 def certificate_names(certificate: dict[str, Any]) -> list[str]:
@@ -135,6 +141,8 @@ class TacacsService:
         self._by_name: dict[str, ClientEntry] = {}
         self._nas: dict[tuple[str, str], NasInfo] = {}
         self._decisions: dict[tuple[str | None, ...], Decision] | None = None
+        # An authorization request's audit rows, by its fields (devices repeat them).
+        self._request_rows: dict[tuple[Any, ...], Rows] = {}
         self.results: dict[str, int] = {}
         # For nac.services.metrics, read when scraped: (kind, device, result, reason code) ->
         # decisions; (device, stored|failed) -> accounting; reason -> packets discarded.
@@ -489,14 +497,7 @@ class TacacsService:
         args = ev.args
         service = get_value(args, "service") or ""
         command = ev.command or None
-        request = {
-            "type": "authorization",
-            "user": ev.user,
-            "port": ev.port,
-            "rem_addr": ev.rem_addr,
-            "priv_lvl": ev.priv_lvl,
-            "args": [a.decode("utf-8", "surrogateescape") for a in ev.request.args],
-        }
+        request = self._author_rows(ev)
         known = resolver.known_user(ev.user)
         if known.status is not AuthnStatus.OK:  # the identity source says no: FAIL at once
             msg = f"{known.reason}: {ev.user!r}"
@@ -554,7 +555,7 @@ class TacacsService:
             ev.port,
             ev.rem_addr,
         )
-        reply: dict[str, Any]
+        reply: dict[str, Any] | Rows
         if decision.outcome is not Outcome.ACCEPT:
             data = conn.send_author_response(
                 ev.session_id, AuthorStatus.FAIL, server_msg=decision.reason
@@ -562,7 +563,7 @@ class TacacsService:
             reply = {"status": "FAIL", "server_msg": decision.reason}
         elif command is not None:
             data = conn.send_author_response(ev.session_id, AuthorStatus.PASS_ADD)
-            reply = {"status": "PASS_ADD"}
+            reply = _PASS_ADD_ROWS
         else:
             shell = decision.profile.shell_profile if decision.profile is not None else None
             granted = (
@@ -596,6 +597,26 @@ class TacacsService:
             replay=replay,
         )
         return data
+
+    def _author_rows(self, ev: AuthorRequestReceived) -> Rows:
+        """The request's audit rows, made once per distinct request (bounded)."""
+        key = (ev.user, ev.port, ev.rem_addr, ev.priv_lvl, ev.request.args)
+        rows = self._request_rows.get(key)
+        if rows is None:
+            rows = _pairs(
+                {
+                    "type": "authorization",
+                    "user": ev.user,
+                    "port": ev.port,
+                    "rem_addr": ev.rem_addr,
+                    "priv_lvl": ev.priv_lvl,
+                    "args": [a.decode("utf-8", "surrogateescape") for a in ev.request.args],
+                }
+            )
+            if len(self._request_rows) >= 10_000:
+                self._request_rows.clear()
+            self._request_rows[key] = rows
+        return rows
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -664,8 +685,8 @@ class TacacsService:
         kind: str,
         user: str,
         decision: Decision,
-        request: dict[str, Any],
-        reply: dict[str, Any],
+        request: dict[str, Any] | Rows,
+        reply: dict[str, Any] | Rows,
         replay: tuple[Any, ...] | None = None,
     ) -> None:
         self._audit_words(
@@ -696,8 +717,8 @@ class TacacsService:
         code: int,
         reason: str,
         decision: Decision | None,
-        request: dict[str, Any],
-        reply: dict[str, Any],
+        request: dict[str, Any] | Rows,
+        reply: dict[str, Any] | Rows,
         trace: list[str],
         replay: tuple[Any, ...] | None = None,
     ) -> None:
@@ -725,8 +746,8 @@ class TacacsService:
                 authorization_rule=decision.authorization_rule if decision is not None else None,
                 profile=profile.name if profile is not None else None,
                 latency_us=latency_us,
-                request=_pairs(request),
-                reply=_pairs(reply),
+                request=request if isinstance(request, tuple) else _pairs(request),
+                reply=reply if isinstance(reply, tuple) else _pairs(reply),
                 trace=trace,
                 replay=replay,
             )
