@@ -98,6 +98,7 @@ def _pairs(fields: dict[str, Any]) -> Rows:
 
 
 _PASS_ADD_ROWS: Rows = (("status", "PASS_ADD"),)
+_STATUS_ROWS: dict[AuthenStatus, Rows] = {s: (("status", s.name),) for s in AuthenStatus}
 
 
 def certificate_names(certificate: dict[str, Any]) -> list[str]:
@@ -383,7 +384,7 @@ class TacacsService:
             user=ev.user,
             decision=decision,
             request=self._authen_request(ev),
-            reply={"status": status.name},
+            reply=_STATUS_ROWS[status],
             replay=replay,
         )
         return data
@@ -470,18 +471,36 @@ class TacacsService:
         )
         return data
 
-    @staticmethod
-    def _authen_request(ev: AuthenticationRequested) -> dict[str, Any]:
-        return {
-            "type": "authentication",
-            "action": ev.action.name.lower() if hasattr(ev.action, "name") else int(ev.action),
-            "authen_type": _METHODS.get(AuthenType(ev.authen_type), int(ev.authen_type)),
-            "service": _service_name(ev.service),
-            "priv_lvl": ev.priv_lvl,
-            "user": ev.user,
-            "port": ev.port,
-            "rem_addr": ev.rem_addr,
-        }
+    def _authen_request(self, ev: AuthenticationRequested) -> Rows:
+        """The authentication request's audit rows, made once per distinct request."""
+        key = (
+            "authen",
+            ev.action,
+            ev.authen_type,
+            ev.service,
+            ev.priv_lvl,
+            ev.user,
+            ev.port,
+            ev.rem_addr,
+        )
+        rows = self._request_rows.get(key)
+        if rows is None:
+            rows = _pairs(
+                {
+                    "type": "authentication",
+                    "action": ev.action.name.lower()
+                    if hasattr(ev.action, "name")
+                    else int(ev.action),
+                    "authen_type": _METHODS.get(AuthenType(ev.authen_type), int(ev.authen_type)),
+                    "service": _service_name(ev.service),
+                    "priv_lvl": ev.priv_lvl,
+                    "user": ev.user,
+                    "port": ev.port,
+                    "rem_addr": ev.rem_addr,
+                }
+            )
+            self._remember_rows(key, rows)
+        return rows
 
     # -- authorization ------------------------------------------------------------------
 
@@ -600,7 +619,7 @@ class TacacsService:
 
     def _author_rows(self, ev: AuthorRequestReceived) -> Rows:
         """The request's audit rows, made once per distinct request (bounded)."""
-        key = (ev.user, ev.port, ev.rem_addr, ev.priv_lvl, ev.request.args)
+        key = ("author", ev.user, ev.port, ev.rem_addr, ev.priv_lvl, ev.request.args)
         rows = self._request_rows.get(key)
         if rows is None:
             rows = _pairs(
@@ -613,10 +632,13 @@ class TacacsService:
                     "args": [a.decode("utf-8", "surrogateescape") for a in ev.request.args],
                 }
             )
-            if len(self._request_rows) >= 10_000:
-                self._request_rows.clear()
-            self._request_rows[key] = rows
+            self._remember_rows(key, rows)
         return rows
+
+    def _remember_rows(self, key: tuple[Any, ...], rows: Rows) -> None:
+        if len(self._request_rows) >= 10_000:
+            self._request_rows.clear()
+        self._request_rows[key] = rows
 
     # -- accounting ---------------------------------------------------------------------
 
