@@ -142,7 +142,8 @@ class TacacsService:
         self._by_name: dict[str, ClientEntry] = {}
         self._nas: dict[tuple[str, str], NasInfo] = {}
         self._decisions: dict[tuple[str | None, ...], Decision] | None = None
-        # An authorization request's audit rows, by its fields (devices repeat them).
+        # A request's audit rows (authentication and authorization), by its fields: devices
+        # repeat them (see _remember_rows for the bound).
         self._request_rows: dict[tuple[Any, ...], Rows] = {}
         self.results: dict[str, int] = {}
         # For nac.services.metrics, read when scraped: (kind, device, result, reason code) ->
