@@ -760,9 +760,6 @@ def _listen_error(what: str, host: str, port: int, exc: OSError) -> StartupError
     return StartupError(f"cannot listen for RADIUS {what} on udp {host}:{port}: {reason}")
 
 
-_MA_SEEN_SQL = "SELECT name FROM nas_clients WHERE message_authenticator_seen"
-
-
 class _ClientSeenSync:
     """Shares per-client state through the database: when each client was last heard from,
     and whether it sends Message-Authenticator. Other workers, other nodes and earlier runs
@@ -800,7 +797,7 @@ class _ClientSeenSync:
                     del self._pending[name]
         # The flag is sticky; read the way the snapshot poll reads (StateProbe: in the loop
         # on SQLite, not a query on the driver's thread every second of a busy worker).
-        for (name,) in await self._probe.rows(_MA_SEEN_SQL):
+        for (name,) in await self._probe.rows(crud.MA_SEEN_CLIENTS_SQL):
             server.note_message_authenticator_seen(str(name))
 
     async def run(self, stop: asyncio.Event) -> None:

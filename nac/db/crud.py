@@ -479,6 +479,11 @@ async def delete_client(session: AsyncSession, *, name: str) -> None:
         await session.delete(row)
 
 
+# The clients known to send Message-Authenticator (the flag update_client_seen keeps), as one
+# plain statement for readers that bypass the ORM (nac.db.engine.StateProbe.rows).
+MA_SEEN_CLIENTS_SQL = "SELECT name FROM nas_clients WHERE message_authenticator_seen"
+
+
 async def update_client_seen(
     session: AsyncSession, *, name: str, last_seen: datetime, message_authenticator_seen: bool
 ) -> None:

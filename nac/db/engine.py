@@ -109,9 +109,12 @@ _STATE_SQL = "SELECT version, endpoint_seq FROM config_state WHERE id = 1"
 
 
 class StateProbe:
-    """The configuration version and the endpoint state sequence, read in one statement.
+    """The configuration version and the endpoint state sequence, read in one statement
+    (``read``), and the other small reads a worker repeats in the background (``rows``: the
+    Message-Authenticator sightings, the profiling rules; the statements live beside their
+    crud functions).
 
-    Every worker reads them ten times a second to notice changes. On a SQLite file the read is
+    Every worker reads the state ten times a second to notice changes. On a SQLite file the read is
     a plain sqlite3 connection in autocommit mode, queried in the event loop: a one-row
     primary-key read under WAL, which does not wait for writers (tens of microseconds). Through
     the async engine the same read runs on aiosqlite's thread, and while the event loop is

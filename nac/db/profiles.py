@@ -18,6 +18,8 @@ from nac.db.models import ProfileRule
 from posture.profiling import RuleError, compile_rule
 
 __all__ = [
+    "ENABLED_RULES_SQL",
+    "RULE_FIELDS",
     "add_profile_rule",
     "builtin_rules",
     "delete_profile_rule",
@@ -60,6 +62,15 @@ async def seed_profile_rules(session: AsyncSession) -> int:
         await session.rollback()
         raise
     return added
+
+
+RULE_FIELDS = ("name", "signal", "match", "pattern", "profile", "weight")
+# list_profile_rules(enabled_only=True) as one plain statement, in its order, for readers that
+# bypass the ORM (nac.db.engine.StateProbe.rows)
+ENABLED_RULES_SQL = (
+    f"SELECT {', '.join(RULE_FIELDS)} FROM profile_rules "  # noqa: S608 - constants
+    "WHERE enabled ORDER BY profile, name"
+)
 
 
 async def list_profile_rules(

@@ -33,6 +33,7 @@ from sqlmodel import col
 from nac.db import crud
 from nac.db.engine import Database, StateProbe
 from nac.db.models import Endpoint, normalize_mac
+from nac.db.profiles import ENABLED_RULES_SQL, RULE_FIELDS
 from posture.dhcp import DhcpMessage, DhcpMessageType
 from posture.profiling import (
     Hysteresis,
@@ -52,12 +53,6 @@ ProfileCallback = Callable[[str, str | None, str | None], "Awaitable[Any] | None
 
 # DHCP messages a client sends; DHCPREQUEST decides, DISCOVER/INFORM/DECLINE/RELEASE only add
 # signals. Server messages (OFFER, ACK, NAK: op BOOTREPLY) are not the client's own words.
-_RULE_FIELDS = ("name", "signal", "match", "pattern", "profile", "weight")
-# the order of nac.db.profiles.list_profile_rules
-_RULES_SQL = (
-    f"SELECT {', '.join(_RULE_FIELDS)} FROM profile_rules "  # noqa: S608 - constants
-    "WHERE enabled ORDER BY profile, name"
-)
 _DECIDES = frozenset({DhcpMessageType.DHCPREQUEST})
 _ACCUMULATES = frozenset(
     {DhcpMessageType.DHCPDISCOVER, DhcpMessageType.DHCPINFORM, DhcpMessageType.DHCPREQUEST}
@@ -263,11 +258,11 @@ class Profiler:
         """Read the enabled rules (every ``rules_every`` seconds): one plain statement through
         ``StateProbe`` (in the loop on SQLite, not on the driver's thread), compiled again only
         when they changed."""
-        rows = await self._probe.rows(_RULES_SQL)
+        rows = await self._probe.rows(ENABLED_RULES_SQL)
         if rows == self._rule_rows:
             return
         self._rule_rows = rows
-        items = [dict(zip(_RULE_FIELDS, row, strict=True)) for row in rows]
+        items = [dict(zip(RULE_FIELDS, row, strict=True)) for row in rows]
         rules: list[ProfileRule] = []
         for item in items:  # one bad row (edited by hand) must not stop profiling
             try:

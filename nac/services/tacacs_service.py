@@ -231,8 +231,10 @@ class TacacsService:
                 code=int(ReasonCode.METHOD_NOT_SUPPORTED),
                 reason=event.reason,
                 decision=None,
-                request={"type": "authentication", "session_id": event.session_id},
-                reply={"status": AuthenStatus(event.status).name, "server_msg": event.server_msg},
+                request=_pairs({"type": "authentication", "session_id": event.session_id}),
+                reply=_pairs(
+                    {"status": AuthenStatus(event.status).name, "server_msg": event.server_msg}
+                ),
                 trace=[f"refused by the TACACS+ core: {event.reason}"],
             )
         elif isinstance(event, PacketDiscarded):
@@ -467,7 +469,7 @@ class TacacsService:
             reason=reason,
             decision=decision,
             request=self._authen_request(ev),
-            reply={"status": status.name},
+            reply=_STATUS_ROWS[status],
             trace=words,
         )
         return data
@@ -533,7 +535,7 @@ class TacacsService:
                 reason=known.reason,
                 decision=None,
                 request=request,
-                reply={"status": "FAIL", "server_msg": msg},
+                reply=_pairs({"status": "FAIL", "server_msg": msg}),
                 trace=[f"identity internal_users: no match - {known.reason}"],
             )
             return data
@@ -575,12 +577,12 @@ class TacacsService:
             ev.port,
             ev.rem_addr,
         )
-        reply: dict[str, Any] | Rows
+        reply: Rows
         if decision.outcome is not Outcome.ACCEPT:
             data = conn.send_author_response(
                 ev.session_id, AuthorStatus.FAIL, server_msg=decision.reason
             )
-            reply = {"status": "FAIL", "server_msg": decision.reason}
+            reply = _pairs({"status": "FAIL", "server_msg": decision.reason})
         elif command is not None:
             data = conn.send_author_response(ev.session_id, AuthorStatus.PASS_ADD)
             reply = _PASS_ADD_ROWS
@@ -596,15 +598,17 @@ class TacacsService:
                 data = conn.send_author_response(
                     ev.session_id, AuthorStatus.FAIL, server_msg=merged.reason
                 )
-                reply = {"status": "FAIL", "server_msg": merged.reason}
+                reply = _pairs({"status": "FAIL", "server_msg": merged.reason})
                 decision = _rejected(decision, merged.reason)
                 replay = None  # not what the policy alone decided: keep the words
             else:
                 data = conn.send_author_response(ev.session_id, merged.status, args=merged.args)
-                reply = {
-                    "status": AuthorStatus(merged.status).name,
-                    "args": [str(a) for a in merged.args],
-                }
+                reply = _pairs(
+                    {
+                        "status": AuthorStatus(merged.status).name,
+                        "args": [str(a) for a in merged.args],
+                    }
+                )
         self._audit_decision(
             link,
             now,
@@ -708,8 +712,8 @@ class TacacsService:
         kind: str,
         user: str,
         decision: Decision,
-        request: dict[str, Any] | Rows,
-        reply: dict[str, Any] | Rows,
+        request: Rows,
+        reply: Rows,
         replay: tuple[Any, ...] | None = None,
     ) -> None:
         self._audit_words(
@@ -740,8 +744,8 @@ class TacacsService:
         code: int,
         reason: str,
         decision: Decision | None,
-        request: dict[str, Any] | Rows,
-        reply: dict[str, Any] | Rows,
+        request: Rows,
+        reply: Rows,
         trace: list[str],
         replay: tuple[Any, ...] | None = None,
     ) -> None:
@@ -769,8 +773,8 @@ class TacacsService:
                 authorization_rule=decision.authorization_rule if decision is not None else None,
                 profile=profile.name if profile is not None else None,
                 latency_us=latency_us,
-                request=request if isinstance(request, tuple) else _pairs(request),
-                reply=reply if isinstance(reply, tuple) else _pairs(reply),
+                request=request,
+                reply=reply,
                 trace=trace,
                 replay=replay,
             )
